@@ -1,0 +1,3 @@
+"""Root of the conformance suite: the pytest plugins in fixtures/ do the work."""
+
+pytest_plugins = ["fixtures.options", "fixtures.zoo"]

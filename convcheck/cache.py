@@ -1,0 +1,84 @@
+"""An on-disk cache of expensive artifacts (trained models, conversions).
+
+An entry is a directory named by a readable id (``lenet5-keras-s0-smoke``) holding the
+artifact's files and a ``meta.json`` with the key it was built under and a sha256 of every
+file. Entries are written into a temporary sibling and renamed into place, so a crash never
+leaves a half-written entry; on load, a missing/garbled meta, a different key (stale) or a
+file whose checksum differs (corrupt) is reported and the entry rebuilt, never loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+META = "meta.json"
+
+
+def key_of(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(entry: Path) -> list[Path]:
+    return sorted(p for p in entry.rglob("*") if p.is_file() and p.name != META)
+
+
+def check_entry(entry: Path, key: str) -> str | None:
+    """None if the entry is valid for `key`, else why it is not."""
+    if not entry.is_dir():
+        return "missing"
+    try:
+        meta = json.loads((entry / META).read_text())
+        recorded = meta["files"]
+    except FileNotFoundError:
+        return f"corrupt: {META} missing"
+    except (ValueError, KeyError, TypeError) as e:
+        return f"corrupt: {META} unreadable ({e})"
+    if meta.get("key") != key:
+        return f"stale: built under key {meta.get('key')}, need {key}"
+    present = {str(p.relative_to(entry)) for p in _files(entry)}
+    if present != set(recorded):
+        return f"corrupt: files {sorted(present ^ set(recorded))} differ from {META}"
+    for rel, digest in recorded.items():
+        if file_sha256(entry / rel) != digest:
+            return f"corrupt: checksum of {rel} differs from {META}"
+    return None
+
+
+def cached(entry: Path, parts: dict, build: Callable[[Path], None],
+           log: Callable[[str], None] = print) -> Path:
+    """Return `entry`, building it with `build(tmpdir)` unless a valid entry for `parts` exists."""
+    key = key_of(parts)
+    problem = check_entry(entry, key)
+    if problem is None:
+        return entry
+    if problem != "missing":
+        log(f"cache: {entry.name}: {problem}; rebuilding")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        build(tmp)
+        meta = {"key": key, "parts": parts, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "files": {str(p.relative_to(tmp)): file_sha256(p) for p in _files(tmp)}}
+        (tmp / META).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+        if entry.exists():
+            old = entry.with_name(f".{entry.name}.old-{os.getpid()}")
+            os.replace(entry, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, entry)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return entry

@@ -1,0 +1,111 @@
+"""The properties a converted model must keep, as pure functions returning a Verdict.
+
+Each check measures its metrics, compares each with its tolerance, and words every failure in
+one grammar: ``<case>: <metric> = <value> > <tolerance> (<source>) [, <where>]``. The tests in
+tests_conformance/ assert these verdicts; the project's own tests run the same checks on
+conversions known to be wrong and expect them to fail.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from convcheck import metrics
+
+# tol(key) -> (value, source): the tolerance lookup for one case
+Lookup = Callable[[str], tuple[float, str]]
+
+
+@dataclass
+class Verdict:
+    case_id: str
+    check: str
+    measured: dict
+    tolerances: dict = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def failed_metrics(self) -> set[str]:
+        return {f.split(": ", 1)[1].split(" ", 1)[0] for f in self.failures}
+
+    def message(self) -> str:
+        return "\n".join(self.failures)
+
+    def limit(self, metric: str, value: float, tol: Lookup, key: str | None = None,
+              where: str = "") -> None:
+        """Fail unless value <= the tolerance `key` (default: the metric's own name)."""
+        bound, source = tol(key or metric)
+        self.tolerances[key or metric] = bound
+        if not value <= bound:  # NaN fails too
+            self.failures.append(f"{self.case_id}: {metric} = {value:.4g} > {bound:g} "
+                                 f"({source}){', ' + where if where else ''}")
+
+
+def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup) -> Verdict:
+    """Absolute and relative error of the last layer (eq. 1, 2) and a ptol-style budget."""
+    atol, _ = tol("ptol_atol")
+    rtol, _ = tol("ptol_rtol")
+    rel_floor, _ = tol("rel_floor")
+    e = metrics.output_errors(ref, got, atol=atol, rtol=rtol, rel_floor=rel_floor)
+    v = Verdict(case_id, "output_equivalence", e.as_dict(),
+                {"ptol_atol": atol, "ptol_rtol": rtol, "rel_floor": rel_floor})
+    if e.nonfinite:
+        v.failures.append(f"{case_id}: nonfinite = {e.nonfinite} NaN/Inf output elements > 0")
+    at = f"worst sample {e.worst_sample}"
+    v.limit("abs_max", e.abs_max, tol, where=at)
+    v.limit("abs_mean", e.abs_mean, tol)
+    v.limit("abs_p99", e.abs_p99, tol)
+    v.limit("rel_max", e.rel_max, tol)
+    v.limit("rel_mean", e.rel_mean, tol)
+    v.limit("ptol_fraction", e.ptol_fraction, tol, key="ptol_budget",
+            where=f"outside {atol:g} + {rtol:g}*|y|, worst sample {e.ptol_worst_sample}")
+    return v
+
+
+def outputs_finite(case_id: str, got: np.ndarray) -> Verdict:
+    bad = ~np.isfinite(got)
+    rows = np.flatnonzero(bad.any(axis=1))
+    v = Verdict(case_id, "outputs_finite", {"nonfinite": int(bad.sum())})
+    if len(rows):
+        v.failures.append(f"{case_id}: nonfinite = {int(bad.sum())} NaN/Inf elements > 0, "
+                          f"first in sample {rows[0]} ({len(rows)} samples)")
+    return v
+
+
+def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup) -> Verdict:
+    """The share of samples the converted model labels differently from the original."""
+    share, idx = metrics.label_disagreement(ref, got)
+    v = Verdict(case_id, "label_disagreement",
+                {"label_disagreement": share, "n_disagree": len(idx), "n_samples": len(ref)})
+    v.limit("label_disagreement", share, tol,
+            where=f"{len(idx)} of {len(ref)} samples, first {idx[:5].tolist()}")
+    return v
+
+
+def accuracy_preserved(case_id: str, ref: np.ndarray, got: np.ndarray, labels: np.ndarray,
+                       tol: Lookup) -> Verdict:
+    before, after = metrics.accuracy(ref, labels), metrics.accuracy(got, labels)
+    v = Verdict(case_id, "accuracy_preserved",
+                {"accuracy_original": before, "accuracy_converted": after,
+                 "accuracy_delta": abs(after - before)})
+    v.limit("accuracy_delta", abs(after - before), tol,
+            where=f"original {before:.4f}, converted {after:.4f}")
+    return v
+
+
+def accuracy_floor(case_id: str, probs: np.ndarray, labels: np.ndarray, tol: Lookup) -> Verdict:
+    """A trained original must be well above chance before anything is compared with it."""
+    acc = metrics.accuracy(probs, labels)
+    majority = float(np.bincount(labels).max() / len(labels))
+    v = Verdict(case_id, "accuracy_floor", {"accuracy": acc, "majority_rate": majority})
+    bound, source = tol("accuracy_floor")
+    v.tolerances["accuracy_floor"] = bound
+    if not acc >= bound:
+        v.failures.append(f"{case_id}: accuracy = {acc:.4f} < floor {bound:g} ({source}), "
+                          f"majority-class rate {majority:.4f} on {len(labels)} samples")
+    return v

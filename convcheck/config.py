@@ -1,0 +1,288 @@
+"""Profiles (profiles.toml) and tolerances (tolerances.toml): loaded once, validated strictly.
+
+Every mistake in these files is a ConfigError naming the file and the key, raised at start-up,
+so that a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from models import FRAMEWORKS, ZOO
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES_FILE = ROOT / "profiles.toml"
+TOLERANCES_FILE = ROOT / "tolerances.toml"
+DATASET_NAMES = ("mnist", "cifar10", "imdb")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+
+
+def _check_type(path, where, key, value, typ):
+    ok = isinstance(value, typ) and not (typ in (int, float, (int, float)) and isinstance(value, bool))
+    if not ok:
+        name = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+        raise ConfigError(f"{path}: {where}.{key} must be {name}, got {value!r}")
+
+
+def _unknown(path, where, keys, valid):
+    bad = sorted(set(keys) - set(valid))
+    if bad:
+        raise ConfigError(
+            f"{path}: unknown key {where}.{bad[0]}; valid keys: {', '.join(sorted(valid))}"
+        )
+
+
+# --------------------------------------------------------------------------- profiles
+
+_HP_TYPES = {
+    "optimizer": str, "lr": (int, float), "momentum": (int, float),
+    "batch_size": int, "epochs": int,
+}
+_OPTIMIZERS = ("sgd", "adam")
+_PROFILE_TYPES = {"description": str, "seeds": list, "data": dict, "train": dict, "attack": dict,
+                  "hypothesis": dict}
+_DATA_TYPES = {"n_train": int, "n_test": int}
+
+
+@dataclass(frozen=True)
+class HyperParams:
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    momentum: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    data: dict  # dataset -> {"n_train": int|None, "n_test": int|None}
+    train: dict  # model -> HyperParams
+    extra: dict  # sections read by later stages (attack, hypothesis)
+
+
+def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
+    raw = _read_toml(path)
+    return {name: _parse_profile(path, name, body) for name, body in raw.items()}
+
+
+def _parse_profile(path, name, body) -> Profile:
+    if not isinstance(body, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    _unknown(path, name, body, _PROFILE_TYPES)
+    for k, v in body.items():
+        _check_type(path, name, k, v, _PROFILE_TYPES[k])
+    for k in ("seeds", "data", "train"):
+        if k not in body:
+            raise ConfigError(f"{path}: [{name}] is missing {k!r}")
+    seeds = body["seeds"]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"{path}: {name}.seeds must be a non-empty list of integers")
+    data = {}
+    _unknown(path, f"{name}.data", body["data"], DATASET_NAMES)
+    for ds in DATASET_NAMES:
+        sizes = body["data"].get(ds, {})
+        _unknown(path, f"{name}.data.{ds}", sizes, _DATA_TYPES)
+        for k, v in sizes.items():
+            _check_type(path, f"{name}.data.{ds}", k, v, int)
+        # absent = the whole dataset
+        data[ds] = {k: sizes.get(k) for k in _DATA_TYPES}
+    train = {}
+    _unknown(path, f"{name}.train", body["train"], ZOO)
+    for model in ZOO:
+        where = f"{name}.train.{model}"
+        hp = body["train"].get(model)
+        if hp is None:
+            raise ConfigError(f"{path}: {where} is missing (every profile trains every model)")
+        _unknown(path, where, hp, _HP_TYPES)
+        for k, v in hp.items():
+            _check_type(path, where, k, v, _HP_TYPES[k])
+        missing = [k for k in ("optimizer", "lr", "batch_size", "epochs") if k not in hp]
+        if missing:
+            raise ConfigError(f"{path}: {where} is missing {', '.join(missing)}")
+        if hp["optimizer"] not in _OPTIMIZERS:
+            raise ConfigError(
+                f"{path}: {where}.optimizer {hp['optimizer']!r} unknown; valid: {', '.join(_OPTIMIZERS)}"
+            )
+        train[model] = HyperParams(**{k: (float(v) if k in ("lr", "momentum") else v)
+                                      for k, v in hp.items()})
+    extra = {k: body.get(k, {}) for k in ("attack", "hypothesis")}
+    return Profile(name, body.get("description", ""), tuple(seeds), data, train, extra)
+
+
+def get_profile(name: str, path: Path = PROFILES_FILE) -> Profile:
+    profiles = load_profiles(path)
+    if name not in profiles:
+        raise ConfigError(f"unknown profile {name!r}; valid profiles: {', '.join(profiles)}")
+    return profiles[name]
+
+
+# --------------------------------------------------------------------------- tolerances
+
+# Every tolerance the suite knows, with its type. Later stages add theirs here.
+TOLERANCE_KEYS: dict[str, type | tuple] = {
+    "accuracy_floor": (int, float),
+    "abs_max": (int, float),
+    "abs_mean": (int, float),
+    "abs_p99": (int, float),
+    "rel_max": (int, float),
+    "rel_mean": (int, float),
+    "rel_floor": (int, float),
+    "ptol_atol": (int, float),
+    "ptol_rtol": (int, float),
+    "ptol_budget": (int, float),
+    "label_disagreement": (int, float),
+    "accuracy_delta": (int, float),
+}
+# Keys that select the cases an override applies to.
+MATCH_KEYS = {"model": tuple(ZOO), "framework": FRAMEWORKS, "dataset": DATASET_NAMES,
+              "target": None, "profile": None}
+
+
+@dataclass(frozen=True)
+class Override:
+    match: dict
+    values: dict
+    reason: str
+
+    def applies(self, case: dict) -> bool:
+        return all(case.get(k) == v for k, v in self.match.items())
+
+
+class Tolerances:
+    """Defaults plus ordered overrides; the last matching override wins for each key."""
+
+    def __init__(self, defaults: dict, overrides: list[Override], path: Path):
+        self.defaults, self.overrides, self.path = defaults, overrides, path
+
+    def lookup(self, key: str, **case) -> tuple[float, str]:
+        """(value, where it came from) of tolerance `key` for a case given as model=..., etc."""
+        if key not in TOLERANCE_KEYS:
+            raise ConfigError(f"unknown tolerance {key!r}; valid: {', '.join(TOLERANCE_KEYS)}")
+        value, source = self.defaults.get(key), "default"
+        for o in self.overrides:
+            if key in o.values and o.applies(case):
+                value, source = o.values[key], f"override {o.match}: {o.reason}"
+        if value is None:
+            raise ConfigError(f"{self.path}: no value for tolerance {key!r} (add it to [default])")
+        return value, source
+
+    def get(self, key: str, **case) -> float:
+        return self.lookup(key, **case)[0]
+
+
+def load_tolerances(path: Path = TOLERANCES_FILE, targets: tuple[str, ...] | None = None) -> Tolerances:
+    raw = _read_toml(path)
+    _unknown(path, "<top>", raw, ("default", "override"))
+    defaults = raw.get("default", {})
+    _unknown(path, "default", defaults, TOLERANCE_KEYS)
+    for k, v in defaults.items():
+        _check_type(path, "default", k, v, TOLERANCE_KEYS[k])
+    overrides = []
+    for i, o in enumerate(raw.get("override", [])):
+        where = f"override[{i}]"
+        if not isinstance(o, dict):
+            raise ConfigError(f"{path}: {where} must be a table ([[override]])")
+        _unknown(path, where, o, {*TOLERANCE_KEYS, *MATCH_KEYS, "reason"})
+        reason = o.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConfigError(f"{path}: {where} has no 'reason' (every override needs one)")
+        match = {k: o[k] for k in MATCH_KEYS if k in o}
+        if not match:
+            raise ConfigError(f"{path}: {where} matches every case; name a model, framework, "
+                              f"dataset, target or profile")
+        for k, v in match.items():
+            valid = MATCH_KEYS[k] if k != "target" else targets
+            if valid is not None and v not in valid:
+                raise ConfigError(f"{path}: {where}.{k} = {v!r} is unknown; valid: {', '.join(valid)}")
+        values = {k: o[k] for k in TOLERANCE_KEYS if k in o}
+        for k, v in values.items():
+            _check_type(path, where, k, v, TOLERANCE_KEYS[k])
+        if not values:
+            raise ConfigError(f"{path}: {where} sets no tolerance")
+        overrides.append(Override(match, values, reason.strip()))
+    return Tolerances(defaults, overrides, path)
+
+
+# --------------------------------------------------------------------------- targets
+
+TARGETS_FILE = ROOT / "targets.toml"
+# Converters each format knows, per source framework.
+EXPORTERS = {
+    "onnx": {"pytorch": ("dynamo", "torchscript"), "keras": ("tf2onnx",)},
+}
+_TARGET_TYPES = {"format": str, "timeout_s": (int, float), "pytorch": dict, "keras": dict}
+_OPTION_TYPES = {"exporter": str, "opset": int}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    format: str
+    timeout_s: float
+    options: dict  # framework -> converter options
+
+    def frameworks(self) -> tuple[str, ...]:
+        return tuple(f for f in FRAMEWORKS if f in self.options)
+
+
+def load_targets(path: Path = TARGETS_FILE) -> dict[str, Target]:
+    raw = _read_toml(path)
+    targets = {}
+    for name, body in raw.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table")
+        _unknown(path, name, body, _TARGET_TYPES)
+        for k, v in body.items():
+            _check_type(path, name, k, v, _TARGET_TYPES[k])
+        fmt = body.get("format")
+        if fmt not in EXPORTERS:
+            raise ConfigError(f"{path}: {name}.format {fmt!r} unknown; valid: {', '.join(EXPORTERS)}")
+        options = {}
+        for fw in FRAMEWORKS:
+            if fw not in body:
+                continue
+            where = f"{name}.{fw}"
+            _unknown(path, where, body[fw], _OPTION_TYPES)
+            for k, v in body[fw].items():
+                _check_type(path, where, k, v, _OPTION_TYPES[k])
+            exporter = body[fw].get("exporter")
+            if exporter not in EXPORTERS[fmt][fw]:
+                raise ConfigError(f"{path}: {where}.exporter {exporter!r} unknown for {fmt}; "
+                                  f"valid: {', '.join(EXPORTERS[fmt][fw])}")
+            options[fw] = dict(body[fw])
+        if not options:
+            raise ConfigError(f"{path}: [{name}] converts no framework (add pytorch or keras)")
+        targets[name] = Target(name, fmt, float(body.get("timeout_s", 600)), options)
+    return targets
+
+
+def select_targets(names: str | None, path: Path = TARGETS_FILE) -> dict[str, Target]:
+    """Targets named in a comma-separated list (None = all); unknown names raise ConfigError."""
+    targets = load_targets(path)
+    if not names:
+        return targets
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    for n in chosen:
+        if n not in targets:
+            raise ConfigError(f"unknown target {n!r}; valid targets: {', '.join(targets)}")
+    return {n: targets[n] for n in chosen}

@@ -1,0 +1,65 @@
+"""Importing the frameworks the same way everywhere: quiet TensorFlow, Keras on its TF backend,
+and one thread setting shared by torch, TensorFlow and onnxruntime (recorded in reports)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+THREADS_ENV = "CONVCHECK_THREADS"
+_threads: int | None = None
+
+
+def threads() -> int:
+    """Threads every runtime uses (intra-op), from $CONVCHECK_THREADS or the core count."""
+    global _threads
+    if _threads is None:
+        _threads = int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1)
+    return _threads
+
+
+_configured: set[str] = set()
+
+
+def torch():
+    import torch as _torch
+
+    if "torch" not in _configured:
+        _torch.set_num_threads(threads())
+        _configured.add("torch")
+    return _torch
+
+
+def tf():
+    import tensorflow as _tf
+
+    if "tf" not in _configured:
+        try:  # only possible before TensorFlow's runtime starts
+            _tf.config.threading.set_intra_op_parallelism_threads(threads())
+            _tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass
+        _configured.add("tf")
+    return _tf
+
+
+def keras():
+    tf()
+    import keras as _keras
+
+    return _keras
+
+
+def versions() -> dict[str, str]:
+    """Versions of every library whose behaviour the suite measures."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "tensorflow-cpu", "keras", "onnx", "onnxruntime", "onnxscript",
+                "tf2onnx", "coremltools", "numpy", "adversarial-robustness-toolbox"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

