@@ -43,6 +43,8 @@ def check_entry(entry: Path, key: str) -> str | None:
     try:
         meta = json.loads((entry / META).read_text())
         recorded = meta["files"]
+        if not isinstance(recorded, dict):
+            raise TypeError(f"'files' is {type(recorded).__name__}, not an object")
     except FileNotFoundError:
         return f"corrupt: {META} missing"
     except (ValueError, KeyError, TypeError) as e:

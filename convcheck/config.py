@@ -39,6 +39,8 @@ def _check_type(path, where, key, value, typ):
 
 
 def _unknown(path, where, keys, valid):
+    if not isinstance(keys, dict):
+        raise ConfigError(f"{path}: {where} must be a table, got {keys!r}")
     bad = sorted(set(keys) - set(valid))
     if bad:
         raise ConfigError(
@@ -198,7 +200,10 @@ def load_tolerances(path: Path = TOLERANCES_FILE, targets: tuple[str, ...] | Non
     for k, v in defaults.items():
         _check_type(path, "default", k, v, TOLERANCE_KEYS[k])
     overrides = []
-    for i, o in enumerate(raw.get("override", [])):
+    raw_overrides = raw.get("override", [])
+    if not isinstance(raw_overrides, list):
+        raise ConfigError(f"{path}: override must be an array of tables ([[override]])")
+    for i, o in enumerate(raw_overrides):
         where = f"override[{i}]"
         if not isinstance(o, dict):
             raise ConfigError(f"{path}: {where} must be a table ([[override]])")

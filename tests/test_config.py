@@ -1,0 +1,462 @@
+"""Tests of convcheck.config: the shipped profiles/tolerances/targets, and every way a file can be wrong.
+
+Each bad file is written to tmp_path; every mistake must be a ConfigError that names the file and
+the offending key (and, for unknown keys/names, lists the valid ones).
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from convcheck import config
+from convcheck.config import (MATCH_KEYS, TOLERANCE_KEYS, ConfigError, HyperParams, get_profile,
+                              load_profiles, load_targets, load_tolerances, select_targets)
+from models import FRAMEWORKS, ZOO
+
+ALL_TARGETS = ("onnx", "onnx-legacy")
+
+
+def write(tmp_path: Path, text: str, name: str = "bad.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def raises(fn, *args, match: str | None = None, **kwargs) -> str:
+    with pytest.raises(ConfigError) as exc:
+        fn(*args, **kwargs)
+    msg = str(exc.value)
+    if match is not None:
+        assert re.search(match, msg), msg
+    return msg
+
+
+# --------------------------------------------------------------------------- shipped files
+
+
+def test_shipped_profiles_load():
+    profiles = load_profiles()
+    assert {"smoke", "standard", "paper"} <= set(profiles)
+    for name, p in profiles.items():
+        assert p.name == name
+        assert p.seeds and all(isinstance(s, int) for s in p.seeds)
+        assert set(p.data) == set(config.DATASET_NAMES)
+        for sizes in p.data.values():
+            assert set(sizes) == {"n_train", "n_test"}
+
+
+def test_shipped_tolerances_load():
+    targets = load_targets()
+    tol = load_tolerances(targets=tuple(targets))
+    # [default] sets every tolerance the suite knows: lookup never falls through.
+    assert set(tol.defaults) == set(TOLERANCE_KEYS)
+    reasons = [o.reason for o in tol.overrides]
+    assert all(reasons)
+    for model, spec in ZOO.items():
+        for t in [None, *targets]:
+            for fw in FRAMEWORKS:
+                case = dict(model=model, framework=fw, dataset=spec.dataset, target=t,
+                            profile="smoke")
+                for key in TOLERANCE_KEYS:
+                    value, source = tol.lookup(key, **case)
+                    assert isinstance(value, (int, float)) and not isinstance(value, bool)
+                    assert source == "default" or any(source.endswith(r) for r in reasons)
+
+
+def test_shipped_targets_load():
+    targets = load_targets()
+    assert set(ALL_TARGETS) <= set(targets)
+    assert targets["onnx"].frameworks() == ("pytorch", "keras")
+    assert targets["onnx-legacy"].options["pytorch"]["exporter"] == "torchscript"
+    for t in targets.values():
+        assert isinstance(t.timeout_s, float) and t.timeout_s > 0
+        for fw, options in t.options.items():
+            assert options["exporter"] in config.EXPORTERS[t.format][fw]
+
+
+def test_select_targets():
+    assert set(select_targets(None)) == set(load_targets())
+    assert list(select_targets("onnx-legacy, onnx")) == ["onnx-legacy", "onnx"]
+
+
+@pytest.mark.parametrize("profile", sorted(load_profiles()))
+def test_every_profile_trains_every_model_with_one_table_per_model(profile):
+    """Both frameworks of a model train with the same hyperparameters: by construction, since a
+    profile holds one HyperParams per model, never one per (model, framework)."""
+    p = load_profiles()[profile]
+    assert set(p.train) == set(ZOO)
+    for model, hp in p.train.items():
+        assert isinstance(hp, HyperParams), model
+        assert hp.optimizer in ("sgd", "adam")
+        assert isinstance(hp.lr, float) and hp.lr > 0
+        assert isinstance(hp.batch_size, int) and hp.batch_size > 0
+        assert isinstance(hp.epochs, int) and hp.epochs > 0
+
+
+def test_per_framework_hyperparameters_are_rejected(tmp_path):
+    """A framework-specific table would let the two frameworks train differently: refused."""
+    text = _profile_text().replace(
+        'train.lenet5 = { optimizer = "sgd", lr = 0.05, batch_size = 64, epochs = 1 }',
+        'train.lenet5.pytorch = { optimizer = "sgd", lr = 0.05, batch_size = 64, epochs = 1 }')
+    msg = raises(load_profiles, write(tmp_path, text), match=r"unknown key p\.train\.lenet5\.pytorch")
+    assert "valid keys" in msg
+
+
+# --------------------------------------------------------------------------- malformed
+
+
+@pytest.mark.parametrize("loader", [load_profiles, load_tolerances, load_targets])
+def test_malformed_toml_names_the_file(tmp_path, loader):
+    path = write(tmp_path, "[default\nabs_max = = 1\n", name="broken.toml")
+    msg = raises(loader, path, match="malformed TOML")
+    assert str(path) in msg
+
+
+@pytest.mark.parametrize("loader", [load_profiles, load_tolerances, load_targets])
+def test_missing_file_is_a_config_error(tmp_path, loader):
+    raises(loader, tmp_path / "absent.toml", match="file not found")
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def _profile_text(name: str = "p") -> str:
+    lines = [f"[{name}]", 'description = "test"', "seeds = [0, 1]",
+             "data.mnist = { n_train = 10, n_test = 5 }", "data.cifar10 = {}", "data.imdb = {}"]
+    for model in ZOO:
+        lines.append(f'train.{model} = {{ optimizer = "sgd", lr = 0.05, batch_size = 64, epochs = 1 }}')
+    return "\n".join(lines) + "\n"
+
+
+def test_minimal_profile_parses(tmp_path):
+    p = load_profiles(write(tmp_path, _profile_text()))["p"]
+    assert p.seeds == (0, 1)
+    assert p.data["mnist"] == {"n_train": 10, "n_test": 5}
+    assert p.data["imdb"] == {"n_train": None, "n_test": None}  # absent = the whole data set
+    assert p.train["lenet5"] == HyperParams("sgd", 0.05, 64, 1, 0.0)
+
+
+@pytest.mark.parametrize("old, new, key, valid", [
+    ('description = "test"', 'descripton = "test"', "p.descripton", "seeds"),
+    ("data.imdb = {}", "data.imbd = {}", "p.data.imbd", "cifar10"),
+    ("data.mnist = { n_train = 10, n_test = 5 }", "data.mnist = { n_trian = 10 }",
+     "p.data.mnist.n_trian", "n_train"),
+    ("train.gru = {", "train.grux = { optimizer = 'sgd', lr = 1, batch_size = 1, epochs = 1 }\n#",
+     "p.train.grux", "lenet5"),
+    ("train.lenet5 = { optimizer", "train.lenet5 = { epoch = 3, optimizer", "p.train.lenet5.epoch",
+     "batch_size"),
+])
+def test_profile_unknown_key_is_named_with_valid_keys(tmp_path, old, new, key, valid):
+    text = _profile_text()
+    assert old in text
+    path = write(tmp_path, text.replace(old, new, 1))
+    msg = raises(load_profiles, path, match=f"unknown key {re.escape(key)}; valid keys: ")
+    assert str(path) in msg and valid in msg
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("seeds = [0, 1]", 'seeds = "0"', "p.seeds"),
+    ("batch_size = 64, epochs = 1 }\ntrain.resnet18",
+     'batch_size = "64", epochs = 1 }\ntrain.resnet18', "p.train.lenet5.batch_size"),
+    ("batch_size = 64, epochs = 1 }\ntrain.resnet18",
+     "batch_size = 64, epochs = true }\ntrain.resnet18", "p.train.lenet5.epochs"),
+    ("lr = 0.05, batch_size = 64, epochs = 1 }\ntrain.resnet18",
+     "lr = true, batch_size = 64, epochs = 1 }\ntrain.resnet18", "p.train.lenet5.lr"),
+    ("batch_size = 64, epochs = 1 }\ntrain.resnet18",
+     "batch_size = 64.0, epochs = 1 }\ntrain.resnet18", "p.train.lenet5.batch_size"),
+    ("n_train = 10", "n_train = 10.5", "p.data.mnist.n_train"),
+])
+def test_profile_wrong_type(tmp_path, old, new, key):
+    text = _profile_text()
+    assert old in text
+    path = write(tmp_path, text.replace(old, new, 1))
+    raises(load_profiles, path, match=f"{re.escape(key)} must be ")
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ("seeds = [0, 1]", "seeds = []", "non-empty list of integers"),
+    ("seeds = [0, 1]", "seeds = [0, true]", "non-empty list of integers"),
+    ("seeds = [0, 1]\n", "", "missing 'seeds'"),
+    ("train.gru = {", "#", r"p\.train\.gru is missing"),
+    ('optimizer = "sgd", lr = 0.05, batch_size = 64, epochs = 1 }\ntrain.resnet18',
+     'optimizer = "sgd", lr = 0.05, batch_size = 64 }\ntrain.resnet18', "missing epochs"),
+    ('optimizer = "sgd"', 'optimizer = "rmsprop"', "'rmsprop' unknown; valid: sgd, adam"),
+    ("train.gru = {", "train.gru = 5\n#", r"p\.train\.gru must be a table"),
+    ("data.imdb = {}", "data.imdb = 3", r"p\.data\.imdb must be a table"),
+])
+def test_profile_other_errors(tmp_path, old, new, match):
+    text = _profile_text()
+    assert old in text
+    raises(load_profiles, write(tmp_path, text.replace(old, new, 1)), match=match)
+
+
+def test_profile_section_must_be_a_table(tmp_path):
+    raises(load_profiles, write(tmp_path, 'smoke = "x"\n'), match=r"\[smoke\] must be a table")
+
+
+def test_unknown_profile_lists_the_valid_ones():
+    msg = raises(get_profile, "nope", match="unknown profile 'nope'; valid profiles: ")
+    for name in load_profiles():
+        assert name in msg
+    assert get_profile("smoke").name == "smoke"
+
+
+# --------------------------------------------------------------------------- tolerances
+
+
+def tolerances(tmp_path, text: str, targets=ALL_TARGETS):
+    return load_tolerances(write(tmp_path, text), targets=targets)
+
+
+def test_unknown_top_level_key(tmp_path):
+    msg = raises(tolerances, tmp_path, "[defaults]\nabs_max = 1e-5\n",
+                 match=r"unknown key <top>\.defaults; valid keys: default, override")
+    assert "bad.toml" in msg
+
+
+def test_unknown_key_in_default_lists_the_valid_keys(tmp_path):
+    msg = raises(tolerances, tmp_path, "[default]\nabs_maxx = 1e-5\n",
+                 match=r"unknown key default\.abs_maxx; valid keys: ")
+    for k in TOLERANCE_KEYS:
+        assert k in msg
+
+
+def test_unknown_key_in_override_lists_the_valid_keys(tmp_path):
+    text = """
+        [[override]]
+        model = "lenet5"
+        abs_max = 1e-4
+        reson = "typo"
+    """
+    msg = raises(tolerances, tmp_path, text, match=r"unknown key override\[0\]\.reson; valid keys: ")
+    for k in ("reason", "abs_max", *MATCH_KEYS):
+        assert k in msg
+
+
+@pytest.mark.parametrize("value, typ", [('"1e-5"', "int or float"), ("true", "int or float"),
+                                        ("[1e-5]", "int or float")])
+def test_wrong_type_in_default(tmp_path, value, typ):
+    msg = raises(tolerances, tmp_path, f"[default]\nabs_max = {value}\n",
+                 match=rf"default\.abs_max must be {typ}")
+    assert "bad.toml" in msg
+
+
+def test_wrong_type_in_override(tmp_path):
+    text = """
+        [[override]]
+        model = "lenet5"
+        rel_max = "0.1"
+        reason = "because"
+    """
+    raises(tolerances, tmp_path, text, match=r"override\[0\]\.rel_max must be int or float")
+
+
+def test_default_must_be_a_table(tmp_path):
+    raises(tolerances, tmp_path, "default = 1\n", match="default must be a table")
+
+
+def test_override_must_be_an_array_of_tables(tmp_path):
+    raises(tolerances, tmp_path, '[override]\nmodel = "lenet5"\nabs_max = 1.0\nreason = "x"\n',
+           match=r"\[\[override\]\]")
+
+
+@pytest.mark.parametrize("reason", [None, '""', '"   "', "5"])
+def test_override_without_reason(tmp_path, reason):
+    text = '[[override]]\nmodel = "lenet5"\nabs_max = 1e-4\n'
+    if reason is not None:
+        text += f"reason = {reason}\n"
+    raises(tolerances, tmp_path, text, match=r"override\[0\] has no 'reason'")
+
+
+def test_override_matching_everything(tmp_path):
+    text = '[[override]]\nabs_max = 1e-4\nreason = "looser everywhere"\n'
+    raises(tolerances, tmp_path, text, match=r"override\[0\] matches every case")
+
+
+def test_override_setting_nothing(tmp_path):
+    text = '[[override]]\nmodel = "lenet5"\nreason = "nothing"\n'
+    raises(tolerances, tmp_path, text, match=r"override\[0\] sets no tolerance")
+
+
+def test_override_unknown_model_lists_valid_models(tmp_path):
+    text = """
+        [[override]]
+        model = "lenet5"
+        abs_max = 1e-4
+        reason = "fine"
+
+        [[override]]
+        model = "lenet"
+        abs_max = 1e-4
+        reason = "typo in the model"
+    """
+    msg = raises(tolerances, tmp_path, text, match=r"override\[1\]\.model = 'lenet' is unknown; valid: ")
+    for model in ZOO:
+        assert model in msg
+
+
+@pytest.mark.parametrize("key, value, valid", [
+    ("framework", "tensorflow", FRAMEWORKS),
+    ("dataset", "cifar100", config.DATASET_NAMES),
+    ("target", "coreml-fp16", ALL_TARGETS),
+])
+def test_override_unknown_match_value(tmp_path, key, value, valid):
+    text = f'[[override]]\n{key} = "{value}"\nabs_max = 1e-4\nreason = "x"\n'
+    msg = raises(tolerances, tmp_path, text, match=rf"override\[0\]\.{key} = '{value}' is unknown")
+    for v in valid:
+        assert v in msg
+
+
+def test_target_match_is_unchecked_without_a_target_list(tmp_path):
+    text = '[[override]]\ntarget = "anything"\nabs_max = 1e-4\nreason = "x"\n'
+    assert load_tolerances(write(tmp_path, text)).overrides[0].match == {"target": "anything"}
+
+
+LOOKUP_TOML = """
+    [default]
+    abs_max = 1e-5
+    rel_max = 1e-2
+    accuracy_floor = 0.6
+
+    [[override]]
+    model = "lstm"
+    abs_max = 1e-4
+    reason = "recurrent accumulation"
+
+    [[override]]
+    model = "lstm"
+    framework = "keras"
+    abs_max = 1e-3
+    reason = "keras lstm via tf2onnx loops"
+
+    [[override]]
+    dataset = "imdb"
+    accuracy_floor = 0.65
+    reason = "binary task"
+
+    [[override]]
+    target = "onnx-legacy"
+    profile = "smoke"
+    rel_max = 0.5
+    reason = "legacy exporter on tiny data"
+"""
+
+
+def test_lookup_default_then_last_matching_override_wins(tmp_path):
+    tol = tolerances(tmp_path, LOOKUP_TOML)
+    case = dict(model="lstm", framework="keras", dataset="imdb", target="onnx", profile="smoke")
+    # No override sets rel_max for this case (target differs): the default, sourced "default".
+    assert tol.lookup("rel_max", **case) == (1e-2, "default")
+    # Two overrides match; the later one wins, and the source names its reason.
+    value, source = tol.lookup("abs_max", **case)
+    assert value == 1e-3
+    assert "keras lstm via tf2onnx loops" in source and source.startswith("override ")
+    assert "'framework': 'keras'" in source
+    # Only the first override matches pytorch.
+    value, source = tol.lookup("abs_max", **{**case, "framework": "pytorch"})
+    assert (value, source.endswith("recurrent accumulation")) == (1e-4, True)
+    # Other models: the default.
+    assert tol.lookup("abs_max", **{**case, "model": "gru"}) == (1e-5, "default")
+    assert tol.get("abs_max", **{**case, "model": "gru"}) == 1e-5
+    # Overrides with several match keys need all of them.
+    value, source = tol.lookup("rel_max", **{**case, "target": "onnx-legacy"})
+    assert value == 0.5 and "legacy exporter on tiny data" in source
+    assert tol.lookup("rel_max", **{**case, "target": "onnx-legacy", "profile": "paper"})[0] == 1e-2
+    # An override for one key leaves the others alone.
+    assert tol.lookup("accuracy_floor", **case)[0] == 0.65
+    assert tol.lookup("accuracy_floor", **{**case, "dataset": "mnist", "model": "lenet5"})[0] == 0.6
+
+
+def test_lookup_order_is_file_order(tmp_path):
+    swapped = """
+        [default]
+        abs_max = 1e-5
+
+        [[override]]
+        model = "lstm"
+        framework = "keras"
+        abs_max = 1e-3
+        reason = "specific first"
+
+        [[override]]
+        model = "lstm"
+        abs_max = 1e-4
+        reason = "general last"
+    """
+    value, source = tolerances(tmp_path, swapped).lookup("abs_max", model="lstm", framework="keras")
+    assert value == 1e-4 and "general last" in source
+
+
+def test_lookup_unknown_or_unset_tolerance(tmp_path):
+    tol = tolerances(tmp_path, LOOKUP_TOML)
+    msg = raises(tol.lookup, "abs_maxx", model="lenet5", match="unknown tolerance 'abs_maxx'")
+    assert "abs_max" in msg
+    raises(tol.lookup, "abs_mean", model="lenet5", match=r"no value for tolerance 'abs_mean'")
+
+
+# --------------------------------------------------------------------------- targets
+
+TARGETS_TOML = """
+    [t]
+    format = "onnx"
+    timeout_s = 30
+    pytorch = { exporter = "dynamo", opset = 18 }
+    keras = { exporter = "tf2onnx", opset = 17 }
+"""
+
+
+def test_minimal_targets_parse(tmp_path):
+    t = load_targets(write(tmp_path, TARGETS_TOML))["t"]
+    assert (t.format, t.timeout_s, t.frameworks()) == ("onnx", 30.0, ("pytorch", "keras"))
+    assert t.options["pytorch"] == {"exporter": "dynamo", "opset": 18}
+
+
+@pytest.mark.parametrize("old, new, key, valid", [
+    ("timeout_s = 30", "timeout = 30", "t.timeout", "timeout_s"),
+    ("timeout_s = 30", "tensorflow = { exporter = 'tf2onnx' }", "t.tensorflow", "keras"),
+    ("opset = 18", "opset = 18, dynamic = true", "t.pytorch.dynamic", "exporter"),
+])
+def test_target_unknown_key(tmp_path, old, new, key, valid):
+    path = write(tmp_path, TARGETS_TOML.replace(old, new))
+    msg = raises(load_targets, path, match=f"unknown key {re.escape(key)}; valid keys: ")
+    assert valid in msg and str(path) in msg
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ("timeout_s = 30", 'timeout_s = "30"', r"t\.timeout_s must be int or float"),
+    ("timeout_s = 30", "timeout_s = true", r"t\.timeout_s must be int or float"),
+    ("opset = 18", 'opset = "18"', r"t\.pytorch\.opset must be int"),
+    ('pytorch = { exporter = "dynamo", opset = 18 }', "pytorch = 5", r"t\.pytorch must be dict"),
+])
+def test_target_wrong_type(tmp_path, old, new, match):
+    raises(load_targets, write(tmp_path, TARGETS_TOML.replace(old, new)), match=match)
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ('format = "onnx"', 'format = "coreml"', r"t\.format 'coreml' unknown; valid: onnx"),
+    ('format = "onnx"\n', "", r"t\.format None unknown"),
+    ('exporter = "dynamo"', 'exporter = "tf2onnx"',
+     r"t\.pytorch\.exporter 'tf2onnx' unknown for onnx; valid: dynamo, torchscript"),
+    ('exporter = "tf2onnx"', 'exporter = "dynamo"',
+     r"t\.keras\.exporter 'dynamo' unknown for onnx; valid: tf2onnx"),
+    ('exporter = "dynamo", ', "", r"t\.pytorch\.exporter None unknown"),
+])
+def test_target_unknown_format_or_exporter(tmp_path, old, new, match):
+    text = TARGETS_TOML.replace(old, new, 1)
+    assert text != TARGETS_TOML
+    raises(load_targets, write(tmp_path, text), match=match)
+
+
+def test_target_converting_nothing(tmp_path):
+    raises(load_targets, write(tmp_path, '[t]\nformat = "onnx"\n'), match="converts no framework")
+
+
+def test_unknown_target_name_lists_the_valid_ones(tmp_path):
+    path = write(tmp_path, TARGETS_TOML)
+    raises(select_targets, "t,nope", path, match="unknown target 'nope'; valid targets: t")
+    msg = raises(select_targets, "onnx,onnx-legcy", match="unknown target 'onnx-legcy'")
+    for name in ALL_TARGETS:
+        assert name in msg
