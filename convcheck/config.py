@@ -5,6 +5,7 @@ so that a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
+import fnmatch
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,3 +292,41 @@ def select_targets(names: str | None, path: Path = TARGETS_FILE) -> dict[str, Ta
         if n not in targets:
             raise ConfigError(f"unknown target {n!r}; valid targets: {', '.join(targets)}")
     return {n: targets[n] for n in chosen}
+
+
+# --------------------------------------------------------------------------- expected failures
+
+EXPECTED_FAILURES_FILE = ROOT / "expected_failures.toml"
+_XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str}
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    case: str  # fnmatch pattern on the case id
+    test: str  # fnmatch pattern on the test function's name
+    reason: str
+    measured: str
+
+    def applies(self, test: str, case_id: str) -> bool:
+        return fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(test, self.test)
+
+
+def load_expected_failures(path: Path = EXPECTED_FAILURES_FILE) -> list[ExpectedFailure]:
+    """Known divergences, kept as data: each needs a reason and the number that was measured."""
+    raw = _read_toml(path)
+    _unknown(path, "<top>", raw, ("xfail",))
+    entries = raw.get("xfail", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: xfail must be an array of tables ([[xfail]])")
+    out = []
+    for i, e in enumerate(entries):
+        where = f"xfail[{i}]"
+        _unknown(path, where, e, _XFAIL_TYPES)
+        for k, v in e.items():
+            _check_type(path, where, k, v, str)
+        for k in ("case", "reason", "measured"):
+            if not str(e.get(k, "")).strip():
+                raise ConfigError(f"{path}: {where} has no {k!r} (every entry needs case, "
+                                  f"reason and measured)")
+        out.append(ExpectedFailure(e["case"], e.get("test", "*"), e["reason"], e["measured"]))
+    return out

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from convcheck.convert import INPUT_NAME, OUTPUT_NAME
 
-# The checks of tests_conformance/test_onnx_equivalence.py, by Verdict.check, in table order.
+# The checks of tests_conformance/test_equivalence.py, by Verdict.check, in table order.
 CHECKS = ("outputs_finite", "output_equivalence", "label_disagreement", "accuracy_preserved")
 
 

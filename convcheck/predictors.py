@@ -77,6 +77,16 @@ class OrtPredictor:
         return self.session.run(None, {self.input_name: batch})[0]
 
 
+RUNTIMES = {"onnx": OrtPredictor.load}
+# Formats whose runtime exists on one OS only: format -> the pytest marker of that OS.
+RUNTIME_OS: dict[str, str] = {}
+
+
+def load_converted(fmt: str, path: Path) -> Predictor:
+    """The runtime predictor for a converted artifact of format `fmt`."""
+    return RUNTIMES[fmt](path)
+
+
 def predict_all(predictor: Predictor, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Outputs for a whole array, in fixed-size batches (memory stays flat)."""
     outs = [predictor.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]

@@ -19,7 +19,7 @@ from convcheck import convert, data, frameworks, train
 from convcheck.cache import cached, key_of
 from convcheck.cases import Case
 from convcheck.config import Profile, Target
-from convcheck.predictors import OrtPredictor, predict_all
+from convcheck.predictors import load_converted, predict_all
 from models import ROOT as MODELS_ROOT, ModelSpec, get_spec
 
 _CODE_ROOT = Path(__file__).resolve().parent
@@ -62,8 +62,12 @@ class Converted:
 
     original: Original
     target: Target
-    path: Path
-    predictor: object
+    path: Path  # the artifact: a file or a bundle directory
+
+    @cached_property
+    def predictor(self):
+        """Loaded on first use: converting and inspecting need no runtime (CoreML runs on macOS only)."""
+        return load_converted(self.target.format, self.path)
 
     @property
     def id(self) -> str:
@@ -168,7 +172,7 @@ class Workbench:
 
         cached(entry, parts, build, self.log)
         path = entry / convert.artifact_file(target)
-        return Converted(original, target, path, OrtPredictor.load(path))
+        return Converted(original, target, path)
 
     def outputs(self, model: Original | Converted) -> np.ndarray:
         """Outputs of an original or converted model on the held-out test set (computed once)."""
