@@ -1,3 +1,4 @@
 """Root of the conformance suite: the pytest plugins in fixtures/ do the work."""
 
-pytest_plugins = ["fixtures.options", "fixtures.zoo"]
+pytest_plugins = ["fixtures.options", "fixtures.zoo", "fixtures.benchmarks",
+                  "fixtures.hypothesis"]

@@ -109,3 +109,69 @@ def accuracy_floor(case_id: str, probs: np.ndarray, labels: np.ndarray, tol: Loo
         v.failures.append(f"{case_id}: accuracy = {acc:.4f} < floor {bound:g} ({source}), "
                           f"majority-class rate {majority:.4f} on {len(labels)} samples")
     return v
+
+
+def artifact_declares(case_id: str, described: dict, expected: dict) -> Verdict:
+    """A converted artifact's spec says what was asked: model type, input/output names, types,
+    dtypes and shapes, and the storage type of its weights. Records its size on disk.
+
+    described/expected: convcheck.convert.describe_coreml / coreml_expected. A declared output
+    shape may leave the batch out or be empty: coremltools declares none under a ranged batch."""
+    v = Verdict(case_id, "artifact_declares", described)
+
+    def differ(what, got, want):
+        if got != want:
+            v.failures.append(f"{case_id}: {what} = {got!r}, expected {want!r}")
+
+    differ("model_type", described["model_type"], expected["model_type"])
+    for kind in ("inputs", "outputs"):
+        got_all, want_all = described[kind], expected[kind]
+        differ(f"{kind} names", sorted(got_all), sorted(want_all))
+        for name in sorted(set(got_all) & set(want_all)):
+            got, want = got_all[name], want_all[name]
+            differ(f"{name} type", got["type"], want["type"])
+            differ(f"{name} dtype", got["dtype"], want["dtype"])
+            if kind == "inputs":
+                differ(f"{name} shape", got["shape"], want["shape"])
+            elif got["shape"]:
+                differ(f"{name} shape (past the batch)", got["shape"][1:], want["shape"][1:])
+    weights, want = described["weights"], expected["weights"]
+    if not weights.get(want) or any(n for k, n in weights.items() if k != want):
+        v.failures.append(f"{case_id}: weights stored as {weights} (elements per type), "
+                          f"expected all {want}")
+    return v
+
+
+def model_size(case_id: str, original_bytes: int, converted_bytes: int, tol: Lookup) -> Verdict:
+    """Size on disk (every file of each artifact): the converted model must not outgrow the
+    original by more than `size_ratio`."""
+    ratio = converted_bytes / original_bytes
+    v = Verdict(case_id, "model_size", {"size_original": original_bytes,
+                                        "size_converted": converted_bytes, "size_ratio": ratio})
+    v.limit("size_ratio", ratio, tol,
+            where=f"original {original_bytes:,} bytes, converted {converted_bytes:,} bytes")
+    return v
+
+
+def timing(case_id: str, measurement: str, seconds: list[float], samples: int = 0) -> Verdict:
+    """A timing (seconds per round; check "time_<measurement>"), kept for the tables. Absolute
+    times are not judged (they depend on the machine): speed_ratio compares them in one run."""
+    a = np.asarray(seconds, dtype=float)
+    return Verdict(case_id, "time_" + measurement.replace(" ", "_"), {
+        "median_s": float(np.median(a)), "mean_s": float(a.mean()),
+        "stddev_s": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "min_s": float(a.min()),
+        "rounds": len(a), "samples": samples})
+
+
+def speed_ratio(case_id: str, medians: dict[str, tuple[float, float]], tol: Lookup) -> Verdict:
+    """Converted vs original median time, measured in the same run, per measurement
+    (medians: measurement -> (original s, converted s)); each ratio must stay <= speed_ratio."""
+    measured = {}
+    v = Verdict(case_id, "speed_ratio", measured)
+    for name, (orig, conv) in medians.items():
+        key = name.replace(" ", "_")
+        measured |= {f"{key}_original_s": orig, f"{key}_converted_s": conv,
+                     f"{key}_ratio": conv / orig}
+        v.limit(f"{key}_ratio", conv / orig, tol, key="speed_ratio",
+                where=f"median original {orig * 1e3:.3f} ms, converted {conv * 1e3:.3f} ms")
+    return v

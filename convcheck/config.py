@@ -59,6 +59,7 @@ _OPTIMIZERS = ("sgd", "adam")
 _PROFILE_TYPES = {"description": str, "seeds": list, "data": dict, "train": dict, "attack": dict,
                   "hypothesis": dict}
 _DATA_TYPES = {"n_train": int, "n_test": int}
+_HYPOTHESIS_TYPES = {"max_batch": int, "max_examples": int}
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,13 @@ def _parse_profile(path, name, body) -> Profile:
             )
         train[model] = HyperParams(**{k: (float(v) if k in ("lr", "momentum") else v)
                                       for k, v in hp.items()})
+    # hypothesis: the property tests' batch size and example count (fixtures/hypothesis.py).
+    hyp = body.get("hypothesis", {})
+    _unknown(path, f"{name}.hypothesis", hyp, _HYPOTHESIS_TYPES)
+    for k, v in hyp.items():
+        _check_type(path, f"{name}.hypothesis", k, v, _HYPOTHESIS_TYPES[k])
+        if v < 1:
+            raise ConfigError(f"{path}: {name}.hypothesis.{k} must be >= 1, got {v}")
     extra = {k: body.get(k, {}) for k in ("attack", "hypothesis")}
     return Profile(name, body.get("description", ""), tuple(seeds), data, train, extra)
 
@@ -155,6 +163,12 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     "ptol_budget": (int, float),
     "label_disagreement": (int, float),
     "accuracy_delta": (int, float),
+    "size_ratio": (int, float),
+    "speed_ratio": (int, float),
+    # tests_conformance/test_regressions.py: max abs error of a minimal reproducer's outputs,
+    # float32 paths / float16 arithmetic (convcheck.regressions.Regression.tolerance).
+    "regression_abs_max": (int, float),
+    "regression_fp16_abs_max": (int, float),
 }
 # Keys that select the cases an override applies to.
 MATCH_KEYS = {"model": tuple(ZOO), "framework": FRAMEWORKS, "dataset": DATASET_NAMES,
@@ -235,9 +249,39 @@ TARGETS_FILE = ROOT / "targets.toml"
 # Converters each format knows, per source framework.
 EXPORTERS = {
     "onnx": {"pytorch": ("dynamo", "torchscript"), "keras": ("tf2onnx",)},
+    # jit-trace: torch.jit.trace, then coremltools.convert; tf-function: the concrete function
+    # of a traced tf.function (coremltools cannot take a Keras 3 model object).
+    "coreml": {"pytorch": ("jit-trace",), "keras": ("tf-function",)},
 }
 _TARGET_TYPES = {"format": str, "timeout_s": (int, float), "pytorch": dict, "keras": dict}
-_OPTION_TYPES = {"exporter": str, "opset": int}
+_OPTION_TYPES = {"exporter": str, "opset": int, "convert_to": str, "precision": str,
+                 "deployment_target": str}
+# The options each format takes (all required for coreml: nothing falls back to a default).
+_FORMAT_OPTIONS = {"onnx": ("exporter", "opset"),
+                   "coreml": ("exporter", "convert_to", "precision", "deployment_target")}
+COREML_CONVERT_TO = ("mlprogram", "neuralnetwork")
+COREML_PRECISIONS = ("fp32", "fp16")
+# coremltools.target names, oldest first. coremltools refuses an mlprogram below macOS12 and a
+# neuralnetwork from macOS12 on.
+COREML_DEPLOYMENT_TARGETS = ("macOS10_15", "macOS11", "macOS12", "macOS13", "macOS14", "macOS15",
+                             "macOS26")
+
+
+def _check_coreml_options(path, where, opts: dict) -> None:
+    for key, valid in (("convert_to", COREML_CONVERT_TO), ("precision", COREML_PRECISIONS),
+                       ("deployment_target", COREML_DEPLOYMENT_TARGETS)):
+        if opts.get(key) not in valid:
+            raise ConfigError(f"{path}: {where}.{key} {opts.get(key)!r} unknown; "
+                              f"valid: {', '.join(valid)}")
+    mlprogram = opts["convert_to"] == "mlprogram"
+    if opts["precision"] == "fp16" and not mlprogram:
+        raise ConfigError(f"{path}: {where}.precision 'fp16' needs convert_to = 'mlprogram' "
+                          f"(coremltools sets a compute precision for ML programs only)")
+    if mlprogram != (COREML_DEPLOYMENT_TARGETS.index(opts["deployment_target"])
+                     >= COREML_DEPLOYMENT_TARGETS.index("macOS12")):
+        raise ConfigError(f"{path}: {where}.deployment_target {opts['deployment_target']!r} does "
+                          f"not fit convert_to {opts['convert_to']!r}: an mlprogram needs macOS12 "
+                          f"or later, a neuralnetwork macOS11 or earlier")
 
 
 @dataclass(frozen=True)
@@ -268,16 +312,22 @@ def load_targets(path: Path = TARGETS_FILE) -> dict[str, Target]:
             if fw not in body:
                 continue
             where = f"{name}.{fw}"
-            _unknown(path, where, body[fw], _OPTION_TYPES)
+            _unknown(path, where, body[fw], _FORMAT_OPTIONS[fmt])
             for k, v in body[fw].items():
                 _check_type(path, where, k, v, _OPTION_TYPES[k])
             exporter = body[fw].get("exporter")
             if exporter not in EXPORTERS[fmt][fw]:
                 raise ConfigError(f"{path}: {where}.exporter {exporter!r} unknown for {fmt}; "
                                   f"valid: {', '.join(EXPORTERS[fmt][fw])}")
+            if fmt == "coreml":
+                _check_coreml_options(path, where, body[fw])
             options[fw] = dict(body[fw])
         if not options:
             raise ConfigError(f"{path}: [{name}] converts no framework (add pytorch or keras)")
+        # One artifact name per target: model.mlpackage (mlprogram) or model.mlmodel.
+        if fmt == "coreml" and len({o["convert_to"] for o in options.values()}) > 1:
+            raise ConfigError(f"{path}: [{name}] convert_to differs between frameworks; "
+                              f"one CoreML target makes one model type")
         targets[name] = Target(name, fmt, float(body.get("timeout_s", 600)), options)
     return targets
 

@@ -144,3 +144,32 @@ def caught_by_table(rows: dict) -> str:
                    if "accuracy_original" in m else "-")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def slow_down(src, dst, width: int = 1024, depth: int = 8, seed: int = 0) -> Path:
+    """A performance regression with unchanged outputs: `depth` MatMuls of width `width` per
+    sample, fed by the output, whose result is added after multiplying by zero.
+
+    onnxruntime cannot drop the extra work: it depends on the input (no constant folding), and
+    the zero is computed at run time (s - s), not a constant a rewrite could spot. Tanh keeps
+    every value finite, so s - s is exactly 0 and output + 0 is bitwise the original output."""
+    model = onnx.load(str(src))
+    g, out = model.graph, model.graph.output[0]
+    raw = f"{out.name}__before_slowdown"
+    _rename_uses(g, out.name, raw, outputs=True)
+    n_classes = out.type.tensor_type.shape.dim[1].dim_value
+    rng = np.random.default_rng(seed)
+    h = raw
+    for i, (rows, cols) in enumerate([(n_classes, width)] + [(width, width)] * depth):
+        w = (rng.standard_normal((rows, cols)) / np.sqrt(rows)).astype(np.float32)
+        g.initializer.append(numpy_helper.from_array(w, f"slowdown_w{i}"))
+        g.node.append(helper.make_node("MatMul", [h, f"slowdown_w{i}"], [f"slowdown_mm{i}"]))
+        g.node.append(helper.make_node("Tanh", [f"slowdown_mm{i}"], [f"slowdown_h{i}"]))
+        h = f"slowdown_h{i}"
+    g.initializer.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "slowdown_axis"))
+    g.node.extend([
+        helper.make_node("ReduceSum", [h, "slowdown_axis"], ["slowdown_sum"], keepdims=1),
+        helper.make_node("Sub", ["slowdown_sum", "slowdown_sum"], ["slowdown_zero"]),
+        helper.make_node("Add", [raw, "slowdown_zero"], [out.name], name="fault_slowdown"),
+    ])
+    return _save(model, dst)

@@ -113,6 +113,8 @@ def summary(records: list[dict], info: dict) -> str:
                           ["model", "framework", "target", "abs max", "abs mean", "rel max",
                            "rel mean", "disagreement %", "verdict"], rows))
 
+    out += _performance_tables(records)
+
     rows = [[r["model"], r["framework"], str(r["seed"]), f"{r['measured']['accuracy']:.4f}",
              str(r["tolerances"].get("accuracy_floor")), "pass" if r["passed"] else "FAIL"]
             for r in records if r["check"] == "accuracy_floor"]
@@ -120,6 +122,49 @@ def summary(records: list[dict], info: dict) -> str:
         out.append(_table("Trained originals — test accuracy",
                           ["model", "framework", "seed", "accuracy", "floor", "verdict"], rows))
     return "\n".join(out)
+
+
+TIMINGS = ("time_load", "time_inference_batch", "time_inference_testset")
+
+
+def _performance_tables(records: list[dict]) -> list[str]:
+    """Table III (load and inference time, ms) and Table IV (size on disk, MB): original vs
+    converted, mean (std) over seeds of each run's median, and the gated ratios."""
+    out, times = [], {check: _group(records, check) for check in TIMINGS}
+    speed = _group(records, "speed_ratio")
+    converted = sorted({k for g in times.values() for k in g if k[2]} | set(speed))
+    rows = []
+    for model, fw, target in converted:
+        row = [model, fw, target]
+        for check in TIMINGS:
+            for key in ((model, fw, ""), (model, fw, target)):
+                row.append(_mean_std([r["measured"]["median_s"] * 1e3
+                                      for r in times[check].get(key, [])], ".2f"))
+        m = [r["measured"] for r in speed.get((model, fw, target), [])]
+        row += [_mean_std([x["inference_batch_ratio"] for x in m], ".2f"),
+                _mean_std([x["inference_testset_ratio"] for x in m], ".2f"),
+                _status(speed[model, fw, target]) if m else "–"]
+        rows.append(row)
+    if rows:
+        batch = next((r["measured"]["samples"] for r in records
+                      if r["check"] == "time_inference_batch"), "?")
+        out.append(_table(
+            f"Table III — load and inference time (ms; median per run, batch of {batch} and "
+            f"the whole test set)",
+            ["model", "framework", "target", "load original", "load converted",
+             "batch original", "batch converted", "test set original", "test set converted",
+             "ratio batch", "ratio test set", "verdict"], rows))
+    rows = []
+    for (model, fw, target), rs in _group(records, "model_size").items():
+        m = [r["measured"] for r in rs]
+        rows.append([model, fw, target, _mean_std([x["size_original"] / 1e6 for x in m], ".3f"),
+                     _mean_std([x["size_converted"] / 1e6 for x in m], ".3f"),
+                     _mean_std([x["size_ratio"] for x in m], ".3f"), _status(rs)])
+    if rows:
+        out.append(_table("Table IV — size on disk (MB, every file of the artifact)",
+                          ["model", "framework", "target", "original", "converted", "ratio",
+                           "verdict"], rows))
+    return out
 
 
 def _status(rs: list[dict]) -> str:

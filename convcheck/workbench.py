@@ -55,6 +55,10 @@ class Original:
     def path(self) -> Path:
         return self.entry / train.MODEL_FILE[self.framework]
 
+    def load(self):
+        """A fresh predictor loaded from disk (what a load-time measurement times)."""
+        return train.load_predictor(self.spec, self.framework, self.entry)
+
 
 @dataclass
 class Converted:
@@ -67,6 +71,10 @@ class Converted:
     @cached_property
     def predictor(self):
         """Loaded on first use: converting and inspecting need no runtime (CoreML runs on macOS only)."""
+        return self.load()
+
+    def load(self):
+        """A fresh predictor loaded from disk (what a load-time measurement times)."""
         return load_converted(self.target.format, self.path)
 
     @property

@@ -96,9 +96,11 @@ def test_collection_ids_and_no_training():
                      "test_output_equivalence[lenet5-pytorch-onnx-legacy-s0]",
                      "test_converts[lenet5-pytorch-onnx-s0]"):
         assert expected in got, got
-    # smoke: one seed; onnx converts both frameworks, onnx-legacy only pytorch; 5 tests each
-    assert len(got) == 2 + 5 * 3, got
-    assert all("lenet5" in i for i in got)
+    # smoke: one seed; onnx converts both frameworks, onnx-legacy only pytorch
+    cases = {i.split("[", 1)[1].rstrip("]") for i in got}
+    assert {"lenet5-pytorch-onnx-s0", "lenet5-keras-onnx-s0",
+            "lenet5-pytorch-onnx-legacy-s0"} <= cases, cases
+    assert all(c.startswith("lenet5-") and c.endswith("-s0") for c in cases), cases
     assert "keras-onnx-legacy" not in proc.stdout
     # nothing was trained, converted or loaded
     assert not re.search(r"^.*\btraining\b", out, flags=re.M | re.I), out
@@ -109,12 +111,12 @@ def test_marker_selection():
     proc = collect("-m", "keras and lenet5")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     got = ids(proc)
-    assert sorted(got) == sorted(
-        ["test_accuracy_above_floor[lenet5-keras-s0]"]
-        + [f"test_{t}[lenet5-keras-onnx-s0]" for t in
-           ("converts", "outputs_finite", "output_equivalence", "label_agreement",
-            "accuracy_preserved")]), got
-    assert re.search(r"6/\d+ tests collected \(\d+ deselected\)", proc.stdout), proc.stdout
+    assert set(got) >= {"test_accuracy_above_floor[lenet5-keras-s0]"} | {
+        f"test_{t}[lenet5-keras-onnx-s0]" for t in
+        ("converts", "outputs_finite", "output_equivalence", "label_agreement",
+         "accuracy_preserved")}, got
+    assert all("[lenet5-keras-" in i for i in got), got
+    assert re.search(rf"{len(got)}/\d+ tests collected \(\d+ deselected\)", proc.stdout), proc.stdout
 
 
 def test_profile_seeds_appear_in_ids():

@@ -436,7 +436,7 @@ def test_target_wrong_type(tmp_path, old, new, match):
 
 
 @pytest.mark.parametrize("old, new, match", [
-    ('format = "onnx"', 'format = "coreml"', r"t\.format 'coreml' unknown; valid: onnx"),
+    ('format = "onnx"', 'format = "tflite"', r"t\.format 'tflite' unknown; valid: onnx, coreml"),
     ('format = "onnx"\n', "", r"t\.format None unknown"),
     ('exporter = "dynamo"', 'exporter = "tf2onnx"',
      r"t\.pytorch\.exporter 'tf2onnx' unknown for onnx; valid: dynamo, torchscript"),
@@ -447,6 +447,47 @@ def test_target_wrong_type(tmp_path, old, new, match):
 def test_target_unknown_format_or_exporter(tmp_path, old, new, match):
     text = TARGETS_TOML.replace(old, new, 1)
     assert text != TARGETS_TOML
+    raises(load_targets, write(tmp_path, text), match=match)
+
+
+COREML_TOML = """
+    [c]
+    format = "coreml"
+    pytorch = { exporter = "jit-trace", convert_to = "mlprogram", precision = "fp16", deployment_target = "macOS12" }
+    keras = { exporter = "tf-function", convert_to = "mlprogram", precision = "fp16", deployment_target = "macOS12" }
+"""
+
+
+def test_shipped_coreml_targets():
+    targets = load_targets()
+    for name in ("coreml-mlprogram-fp32", "coreml-mlprogram-fp16", "coreml-neuralnetwork"):
+        assert targets[name].format == "coreml"
+        assert targets[name].frameworks() == ("pytorch", "keras")
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ('precision = "fp16"', 'precision = "int8"', r"c\.pytorch\.precision 'int8' unknown; valid: fp32, fp16"),
+    ('convert_to = "mlprogram"', 'convert_to = "nn"',
+     r"c\.pytorch\.convert_to 'nn' unknown; valid: mlprogram, neuralnetwork"),
+    ('deployment_target = "macOS12"', 'deployment_target = "iOS15"',
+     r"c\.pytorch\.deployment_target 'iOS15' unknown; valid: macOS10_15"),
+    (', deployment_target = "macOS12"', "", r"c\.pytorch\.deployment_target None unknown"),
+    ('convert_to = "mlprogram", precision = "fp16", deployment_target = "macOS12"',
+     'convert_to = "neuralnetwork", precision = "fp16", deployment_target = "macOS11"',
+     r"c\.pytorch\.precision 'fp16' needs convert_to = 'mlprogram'"),
+    ('deployment_target = "macOS12"', 'deployment_target = "macOS11"',
+     r"c\.pytorch\.deployment_target 'macOS11' does not fit convert_to 'mlprogram'"),
+    ('convert_to = "mlprogram", precision = "fp16", deployment_target = "macOS12"',
+     'convert_to = "neuralnetwork", precision = "fp32", deployment_target = "macOS11"',
+     r"\[c\] convert_to differs between frameworks"),
+    ('exporter = "jit-trace"', 'exporter = "dynamo"',
+     r"c\.pytorch\.exporter 'dynamo' unknown for coreml; valid: jit-trace"),
+    ('precision = "fp16", ', 'opset = 17, precision = "fp16", ', r"unknown key c\.pytorch\.opset"),
+])
+def test_coreml_target_options(tmp_path, old, new, match):
+    assert load_targets(write(tmp_path, COREML_TOML, "good.toml"))["c"].format == "coreml"
+    text = COREML_TOML.replace(old, new, 1)
+    assert text != COREML_TOML
     raises(load_targets, write(tmp_path, text), match=match)
 
 

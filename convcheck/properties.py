@@ -1,0 +1,205 @@
+"""Property-based equivalence: a converted model agrees with its original on *any* valid input.
+
+`equivalence` is the property, a plain function of a predictor pair and one batch: the same
+checks as tests_conformance/test_equivalence.py (finite outputs, output equivalence, label
+agreement) with the case's tolerances. `run_property` lets Hypothesis search the input domain
+(convcheck.strategies) for a batch that breaks it. On a failure Hypothesis shrinks the batch; the
+minimal one is saved (``<dir>/<case>.npz``: inputs, both outputs, the recipes) beside a Python
+snippet that reproduces it, and `PropertyFailed` carries it all. The conformance test and the
+project's fault tests (tests/test_property_faults.py) run this same code, so a property that
+cannot fail is caught. No pytest here.
+"""
+from __future__ import annotations
+
+import textwrap
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from hypothesis import given, note, settings as Settings, strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from convcheck import checks, strategies
+from models import ModelSpec
+
+CHECK = "property_equivalence"
+
+
+def equivalence(original, converted, x: np.ndarray, case_id: str,
+                tol: checks.Lookup) -> tuple[list[checks.Verdict], np.ndarray, np.ndarray]:
+    """The property on one batch: verdicts (finite, output equivalence, labels) and both outputs."""
+    ref = np.asarray(original.predict(x), dtype=np.float32)
+    got = np.asarray(converted.predict(x), dtype=np.float32)
+    if ref.shape != got.shape:
+        v = checks.Verdict(case_id, "output_shape", {"shape_original": ref.shape,
+                                                     "shape_converted": got.shape})
+        v.failures.append(f"{case_id}: output shape = {got.shape}, expected {ref.shape}")
+        return [v], ref, got
+    return [checks.outputs_finite(case_id, got),
+            checks.output_equivalence(case_id, ref, got, tol),
+            checks.label_agreement(case_id, ref, got, tol)], ref, got
+
+
+@dataclass
+class Counterexample:
+    recipes: list  # the shrunk batch, as convcheck.strategies recipes
+    x: np.ndarray
+    ref: np.ndarray
+    got: np.ndarray
+    verdicts: list
+    path: Path | None = None  # the saved .npz
+    snippet: str = ""
+
+    @property
+    def failures(self) -> list[str]:
+        return [f for v in self.verdicts for f in v.failures]
+
+
+@dataclass
+class Stats:
+    """What one property run tried: per-example counts and the worst errors seen."""
+
+    examples: int = 0  # executions of the property (shrinking included, when it failed)
+    samples: int = 0
+    kinds: Counter = field(default_factory=Counter)
+    batch_sizes: Counter = field(default_factory=Counter)
+    worst: dict = field(default_factory=dict)  # metric -> largest value over the examples
+    seconds: float = 0.0
+
+    def add(self, recipes, verdicts) -> None:
+        self.examples += 1
+        self.samples += len(recipes)
+        self.kinds.update(r.kind for r in recipes)
+        self.batch_sizes[len(recipes)] += 1
+        for v in verdicts:
+            for k in ("abs_max", "rel_max", "ptol_fraction", "label_disagreement", "nonfinite"):
+                if k in v.measured:
+                    value = float(v.measured[k])
+                    old = self.worst.get(k, -np.inf)
+                    self.worst[k] = value if (np.isnan(value) or value > old) else old
+
+    def as_dict(self) -> dict:
+        return {"examples": self.examples, "samples": self.samples,
+                "kinds": dict(sorted(self.kinds.items())),
+                "batch_sizes": dict(sorted(self.batch_sizes.items())),
+                **{f"worst_{k}": v for k, v in self.worst.items()},
+                "seconds": round(self.seconds, 3)}
+
+
+class PropertyFailed(AssertionError):
+    """Hypothesis found (and shrank) a batch on which the property fails."""
+
+    def __init__(self, message: str, summary: list[str], counterexample: Counterexample,
+                 stats: Stats):
+        super().__init__(message)
+        self.summary = summary  # the failures, one line each, in convcheck.checks' grammar
+        self.counterexample, self.stats = counterexample, stats
+
+
+class _Falsified(AssertionError):
+    """Raised inside the Hypothesis test: the property failed on this batch."""
+
+
+def run_property(original, converted, spec: ModelSpec, framework: str, case_id: str,
+                 tol: checks.Lookup, *, max_batch: int, settings: Settings,
+                 save_dir: Path | None = None, loaders: tuple[str, str] | None = None,
+                 on_example: Callable | None = None) -> Stats:
+    """Search for a batch (1..max_batch samples of `spec`'s domain, in `framework`'s layout) on
+    which `converted` is not equivalent to `original`. Returns the Stats when none is found;
+    raises PropertyFailed with the shrunk counterexample otherwise.
+
+    settings: Hypothesis settings (max_examples, deadline...). A directory database is narrowed
+    to <its path>/<case_id>, so each case replays only its own failures; report_multiple_bugs
+    is turned off (the search stops at the first failing batch).
+    save_dir: where <case_id>.npz and <case_id>.py go. loaders: Python expressions that load
+    (original, converted) predictors, for the reproducer snippet.
+    """
+    import time
+
+    db = settings.database
+    if isinstance(db, DirectoryBasedExampleDatabase):
+        settings = Settings(settings, database=DirectoryBasedExampleDatabase(
+            Path(db.path) / case_id))
+    # Stop at the first failing batch and shrink it (one counterexample, one exception).
+    settings = Settings(settings, report_multiple_bugs=False)
+    stats, last = Stats(), {}
+    batch_strategy = strategies.batches(spec, max_batch)
+
+    @settings
+    @given(data=st.data())
+    def equivalent_on_every_batch(data):
+        recipes = data.draw(batch_strategy, label="batch")
+        x = strategies.render(recipes, spec, framework)
+        note(f"{case_id}: batch of {len(recipes)}, input {x.dtype}{list(x.shape)}")
+        verdicts, ref, got = equivalence(original, converted, x, case_id, tol)
+        stats.add(recipes, verdicts)
+        if on_example is not None:
+            on_example(recipes, verdicts)
+        failures = [f for v in verdicts for f in v.failures]
+        if failures:
+            # The last failing execution is Hypothesis' final replay of the minimal example.
+            last["ce"] = Counterexample(list(recipes), x, ref, got, verdicts)
+            raise _Falsified("\n".join(failures))
+
+    t0 = time.perf_counter()
+    try:
+        equivalent_on_every_batch()
+    except _Falsified as e:
+        stats.seconds = time.perf_counter() - t0
+        ce = last["ce"]
+        notes = "\n".join(getattr(e, "__notes__", []))
+        if save_dir is not None:
+            ce.path = save_counterexample(Path(save_dir), case_id, ce)
+            ce.snippet = reproducer(ce.path, ce.recipes, *(loaders or ("original", "converted")))
+            ce.path.with_suffix(".py").write_text(ce.snippet)
+        summary = ce.failures + [
+            f"{case_id}: counterexample = {ce.recipes!r} (shrunk, {stats.examples} executions)"
+            + (f", saved to {ce.path}" if ce.path else "")]
+        message = "\n".join(summary + ([f"reproduce with:\n{textwrap.indent(ce.snippet, '    ')}"]
+                                       if ce.snippet else []) + ([notes] if notes else []))
+        raise PropertyFailed(message, summary, ce, stats) from None
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def save_counterexample(directory: Path, case_id: str, ce: Counterexample) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{case_id}.npz"
+    np.savez(path, x=ce.x, original=ce.ref, converted=ce.got,
+             recipes=np.array(repr(ce.recipes)), failures=np.array("\n".join(ce.failures)))
+    return path
+
+
+def reproducer(path: Path, recipes, original: str, converted: str) -> str:
+    """A snippet that reloads the saved batch and both predictors and prints their difference."""
+    return textwrap.dedent(f"""\
+        import numpy as np
+        from pathlib import Path
+        from convcheck import train
+        from convcheck.predictors import load_converted, OrtPredictor
+        from models import get_spec
+        saved = np.load({str(path)!r})
+        x = saved["x"]  # {recipes!r}
+        original = {original}
+        converted = {converted}
+        ref, got = original.predict(x), converted.predict(x)
+        print("max abs diff", np.abs(ref - got).max(), "labels", ref.argmax(1), got.argmax(1))
+        """)
+
+
+def verdict(case_id: str, stats: Stats, failure: PropertyFailed | None) -> checks.Verdict:
+    """The run as one Verdict (check "property_equivalence") for the records."""
+    measured = stats.as_dict()
+    v = checks.Verdict(case_id, CHECK, measured)
+    if failure is not None:
+        ce = failure.counterexample
+        measured |= {"counterexample": repr(ce.recipes),
+                     "counterexample_path": str(ce.path) if ce.path else None,
+                     "counterexample_measured": {k: x for vv in ce.verdicts
+                                                 for k, x in vv.measured.items()}}
+        for vv in ce.verdicts:
+            v.tolerances |= vv.tolerances
+        v.failures = list(failure.summary)
+    return v

@@ -1,0 +1,207 @@
+"""Hypothesis strategies over the zoo's input domains (no pytest here).
+
+A strategy draws a *recipe* per sample: a small frozen dataclass (kind + a few numbers) that
+`render` turns into pixels or token ids, deterministically. Recipes keep Hypothesis' output
+readable (a falsifying example prints as ``[Image(kind='black')]``, not as a 6,000-element
+array), make every example reproducible from its repr alone, and shrink well: Hypothesis shrinks
+a batch towards one sample, a kind towards the first (simplest) kind, numbers towards 0 and
+seeds towards 0.
+
+Images (canonical HWC layout, float32, every pixel in [0, 1]): saturated (all 0 / all 1),
+constant, sparse (a few pixels on a black background), coarse (a 4x4 grid of free pixel values,
+so Hypothesis itself chooses and shrinks pixel values), noise (uniform in a drawn range),
+patches (rectangles of constant value on a background) and mixture (each pixel 0, 1 or noise,
+in drawn proportions). A batch mixes kinds freely.
+
+Token sequences (int64 ids, length MAX_LEN): every length 0..MAX_LEN, pre-padded with PAD_ID like
+the IMDb tokenizer's output, the body made of OOV_ID only, one repeated id, the extreme ids, ids
+Hypothesis picks one by one (any id < VOCAB_SIZE, PAD_ID included), or seeded random word ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+from models import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE, ModelSpec
+
+GRID = 4  # coarse images: GRID x GRID cells per channel (28 and 32 are multiples of 4)
+SEEDS = st.integers(0, 2**16 - 1)
+PIXELS = st.floats(0.0, 1.0, width=32)  # exactly representable in float32
+
+# Simplest first: Hypothesis shrinks a sampled kind towards the start of the tuple.
+IMAGE_KINDS = ("black", "white", "constant", "sparse", "coarse", "noise", "patches", "mixture")
+TOKEN_KINDS = ("oov", "repeat", "extremes", "chosen", "random")
+# Ids a body of kind "extremes" is made of: the smallest word id, OOV and the largest id.
+EXTREME_IDS = (OOV_ID, 2, VOCAB_SIZE - 1)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image; fields a kind does not use keep their defaults (and are left out of repr)."""
+
+    kind: str
+    value: float = 0.0  # constant / sparse pixel value / patches background
+    low: float = 0.0  # noise range; mixture: share of 0-pixels
+    high: float = 1.0  # noise range; mixture: share of 1-pixels
+    density: float = 0.0  # sparse: share of lit pixels
+    count: int = 0  # patches: number of rectangles
+    grid: tuple[float, ...] = ()  # coarse: GRID*GRID*channels cell values
+    seed: int = 0
+
+    def __repr__(self) -> str:
+        used = {"black": (), "white": (), "constant": ("value",),
+                "sparse": ("value", "density", "seed"), "coarse": ("grid",),
+                "noise": ("low", "high", "seed"), "patches": ("value", "count", "seed"),
+                "mixture": ("low", "high", "seed")}[self.kind]
+        args = "".join(f", {k}={getattr(self, k)!r}" for k in used)
+        return f"Image(kind={self.kind!r}{args})"
+
+    def _repr_pretty_(self, p, cycle) -> None:  # Hypothesis' reports print the short repr too
+        p.text(repr(self))
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """One token sequence: `length` body tokens, pre-padded with PAD_ID to MAX_LEN."""
+
+    kind: str
+    length: int = 0
+    token: int = OOV_ID  # repeat: the repeated id
+    ids: tuple[int, ...] = ()  # chosen: the body itself (length is set to len(ids))
+    seed: int = 0
+
+    def __repr__(self) -> str:
+        used = {"oov": ("length",), "repeat": ("length", "token"), "extremes": ("length", "seed"),
+                "chosen": ("ids",), "random": ("length", "seed")}[self.kind]
+        args = "".join(f", {k}={getattr(self, k)!r}" for k in used)
+        return f"Tokens(kind={self.kind!r}{args})"
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self))
+
+    def __post_init__(self):
+        if self.kind == "chosen":  # the body is the ids themselves
+            object.__setattr__(self, "length", len(self.ids))
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+@st.composite
+def image_recipes(draw, channels: int = 1) -> Image:
+    kind = draw(st.sampled_from(IMAGE_KINDS))
+    if kind in ("black", "white"):
+        return Image(kind)
+    if kind == "constant":
+        return Image(kind, value=draw(PIXELS))
+    if kind == "sparse":
+        return Image(kind, value=draw(PIXELS), density=draw(st.floats(0.0, 0.2)),
+                     seed=draw(SEEDS))
+    if kind == "coarse":
+        cells = GRID * GRID * channels
+        return Image(kind, grid=tuple(draw(st.lists(PIXELS, min_size=cells, max_size=cells))))
+    if kind in ("noise", "mixture"):
+        a, b = sorted((draw(PIXELS), draw(PIXELS)))
+        if kind == "mixture":  # shares of 0- and 1-pixels; the rest is noise
+            a, b = a, b - a
+        return Image(kind, low=a, high=b, seed=draw(SEEDS))
+    # patches
+    return Image(kind, value=draw(PIXELS), count=draw(st.integers(1, 6)), seed=draw(SEEDS))
+
+
+@st.composite
+def token_recipes(draw, max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZE) -> Tokens:
+    kind = draw(st.sampled_from(TOKEN_KINDS))
+    if kind == "chosen":
+        ids = draw(st.lists(st.integers(0, vocab_size - 1), max_size=max_len))
+        return Tokens(kind, ids=tuple(ids))
+    # The boundary lengths (empty, one token, no padding at all) as likely as any other.
+    length = draw(st.one_of(st.sampled_from((0, 1, max_len)), st.integers(0, max_len)))
+    if kind == "oov":
+        return Tokens(kind, length=length)
+    if kind == "repeat":
+        return Tokens(kind, length=length, token=draw(st.integers(1, vocab_size - 1)))
+    return Tokens(kind, length=length, seed=draw(SEEDS))
+
+
+def sample_recipes(spec: ModelSpec):
+    """One sample of `spec`'s input domain, as a recipe."""
+    if spec.kind == "cnn":
+        return image_recipes(channels=spec.input_shape[-1])
+    return token_recipes(max_len=spec.input_shape[0])
+
+
+def batches(spec: ModelSpec, max_batch: int):
+    """A batch of 1..max_batch recipes (kinds mixed freely)."""
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    return st.lists(sample_recipes(spec), min_size=1, max_size=max_batch)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_image(r: Image, shape: tuple[int, int, int]) -> np.ndarray:
+    """An (H, W, C) float32 image in [0, 1]."""
+    h, w, c = shape
+    rng = np.random.default_rng(r.seed)
+    if r.kind == "black":
+        x = np.zeros(shape)
+    elif r.kind == "white":
+        x = np.ones(shape)
+    elif r.kind == "constant":
+        x = np.full(shape, r.value)
+    elif r.kind == "sparse":
+        x = np.where(rng.random(shape) < r.density, r.value, 0.0)
+    elif r.kind == "coarse":
+        cells = np.asarray(r.grid, dtype=np.float64).reshape(GRID, GRID, c)
+        x = np.repeat(np.repeat(cells, h // GRID, axis=0), w // GRID, axis=1)
+    elif r.kind == "noise":
+        x = rng.uniform(r.low, r.high, shape)
+    elif r.kind == "patches":
+        x = np.full(shape, r.value)
+        for _ in range(r.count):
+            y0, x0 = rng.integers(0, h), rng.integers(0, w)
+            y1, x1 = y0 + rng.integers(1, h - y0 + 1), x0 + rng.integers(1, w - x0 + 1)
+            x[y0:y1, x0:x1] = rng.random(c)
+    elif r.kind == "mixture":
+        u = rng.random(shape)
+        x = np.where(u < r.low, 0.0, np.where(u < r.low + r.high, 1.0, rng.random(shape)))
+    else:
+        raise ValueError(f"unknown image kind {r.kind!r}; valid: {', '.join(IMAGE_KINDS)}")
+    return np.clip(x, 0.0, 1.0).astype(np.float32)
+
+
+def render_tokens(r: Tokens, max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZE) -> np.ndarray:
+    """A (max_len,) int64 id sequence: PAD_ID, then the body."""
+    rng = np.random.default_rng(r.seed)
+    n = r.length
+    if r.kind == "oov":
+        body = np.full(n, OOV_ID)
+    elif r.kind == "repeat":
+        body = np.full(n, r.token)
+    elif r.kind == "extremes":
+        body = rng.choice(EXTREME_IDS, n)
+    elif r.kind == "chosen":
+        body = np.asarray(r.ids, dtype=np.int64)
+    elif r.kind == "random":
+        body = rng.integers(2, vocab_size, n)  # word ids (0 and 1 are PAD and OOV)
+    else:
+        raise ValueError(f"unknown token kind {r.kind!r}; valid: {', '.join(TOKEN_KINDS)}")
+    if not 0 <= len(body) <= max_len:
+        raise ValueError(f"{r!r}: body length {len(body)} outside 0..{max_len}")
+    out = np.full(max_len, PAD_ID, dtype=np.int64)
+    if len(body):
+        out[max_len - len(body):] = body
+    return out
+
+
+def render(recipes, spec: ModelSpec, framework: str) -> np.ndarray:
+    """A batch in `framework`'s input layout and spec.input_dtype."""
+    if spec.kind == "cnn":
+        x = np.stack([render_image(r, spec.input_shape) for r in recipes])
+    else:
+        x = np.stack([render_tokens(r, max_len=spec.input_shape[0]) for r in recipes])
+    return spec.to_framework_layout(x.astype(spec.input_dtype, copy=False), framework)

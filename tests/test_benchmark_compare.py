@@ -1,0 +1,122 @@
+"""The documented benchmark workflow catches a slower conversion, and only a slower one.
+
+Three runs of the suite's inference benchmarks (LeNet-5, target onnx) as subprocesses, as a user
+would type them: a baseline saved with --benchmark-autosave; a control on the same models with
+--benchmark-compare --benchmark-compare-fail, which passes; the same comparison on a candidate
+whose PyTorch ONNX conversion was replaced by convcheck.faults.slow_down (same outputs, extra
+work), which fails. The candidate is a copy of the cache with that one entry swapped and its
+checksum re-recorded, i.e. what a converter upgrade emitting a slower graph would leave there;
+the suite itself has no switch for it. The baseline also runs the within-run gate
+(test_speed_ratio) on the good conversions.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convcheck import cache, faults
+from convcheck.predictors import OrtPredictor
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL, TARGET = "lenet5", "onnx"
+# Run-to-run change of these medians on a busy 2-core machine: up to +72 % (sub-ms batches);
+# the slowed model is ~17x slower on a batch of 32 (+1600 %) and ~6x on the test set.
+COMPARE_FAIL = "median:150%"
+SLOW = f"test_inference_{{}}_converted[{MODEL}-pytorch-{TARGET}-s0]"
+
+
+def suite(cache_dir: Path, storage: Path, reports: Path, bench, *args: str):
+    cmd = [sys.executable, "-m", "pytest", "tests_conformance/test_performance.py",
+           "--models", MODEL, "--targets", TARGET, "--profile", bench.profile.name,
+           "--cache-dir", str(cache_dir), "--reports-dir", str(reports),
+           "--benchmark-storage", str(storage), "--benchmark-min-rounds", "7", "-v", *args]
+    if bench.data_dir:
+        cmd += ["--data-dir", str(bench.data_dir)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    # One thread per runtime: with more, the medians swing ~2x with the machine's load.
+    env["CONVCHECK_THREADS"] = "1"
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def outcomes(out: str) -> dict[str, str]:
+    """test id -> PASSED/FAILED/... from -v's progress lines (a regression stops pytest before
+    its final counts line)."""
+    return dict(re.findall(r"^\S+::(\S+) ([A-Z]+)\b", out, flags=re.M))
+
+
+def slowed_cache(bench, tmp: Path):
+    """A cache with the session's LeNet-5 entries, the PyTorch ONNX one slowed down; returns
+    the slowed file and the good conversion it replaces."""
+    if TARGET not in bench.targets:
+        pytest.skip(f"target {TARGET} not selected (--targets)")
+    good = [bench.converted(MODEL, fw, TARGET, seed) for fw in bench.targets[TARGET].frameworks()
+            for seed in bench.profile.seeds]  # trains/converts into the real cache if needed
+    root = tmp / "cache"
+    (root / "models").mkdir(parents=True)
+    for name in ("data", "npm"):  # the data sets, shared read-only
+        if (bench.cache_dir / name).exists():
+            (root / name).symlink_to(bench.cache_dir / name)
+    for conv in good:
+        for entry in (conv.original.entry, conv.path.parent):
+            if not (root / "models" / entry.name).exists():
+                shutil.copytree(entry, root / "models" / entry.name)
+    victim = next(c for c in good if c.original.framework == "pytorch")
+    entry = root / "models" / victim.path.parent.name
+    slow = faults.slow_down(victim.path, tmp / "slow.onnx")
+    shutil.copyfile(slow, entry / victim.path.name)
+    meta = json.loads((entry / cache.META).read_text())
+    meta["files"][victim.path.name] = cache.file_sha256(entry / victim.path.name)
+    (entry / cache.META).write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return entry / victim.path.name, victim
+
+
+def median_ms(predictor, x, n=7) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        predictor.predict(x)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def test_compare_fails_on_a_slowed_conversion(pytestconfig, tmp_path):
+    bench = pytestconfig.convcheck_bench
+    slow_path, victim = slowed_cache(bench, tmp_path)
+
+    # The fault: bitwise the same outputs, and really slower.
+    x, _ = bench.test_set(victim.original.spec, "pytorch")
+    good, slow = OrtPredictor.load(victim.path), OrtPredictor.load(slow_path)
+    assert np.array_equal(good.predict(x), slow.predict(x)), "slow_down changed the outputs"
+    fast_ms, slow_ms = median_ms(good, x[:32]), median_ms(slow, x[:32])
+    assert slow_ms >= 3 * fast_ms, f"slowed model only {slow_ms / fast_ms:.1f}x slower"
+
+    storage, reports = tmp_path / "benchmarks", tmp_path / "reports"
+    compare = ["--benchmark-compare", f"--benchmark-compare-fail={COMPARE_FAIL}"]
+
+    rc, out = suite(bench.cache_dir, storage, reports, bench, "--benchmark-autosave",
+                    "-k", "inference or speed_ratio")
+    assert rc == 0 and list(outcomes(out).values()) == ["PASSED"] * 10, out  # 8 timed, 2 gates
+    saved = list(storage.rglob("*.json"))
+    assert len(saved) == 1, saved
+    machine = json.loads(saved[0].read_text())["machine_info"]["convcheck"]
+    assert machine["threads"] == 1 and machine["profile"] == bench.profile.name, machine
+
+    rc, out = suite(bench.cache_dir, storage, reports, bench, "-k", "inference", *compare)
+    assert rc == 0 and "Performance has regressed" not in out, out
+
+    # Every test passes: the run fails on the comparison alone.
+    rc, out = suite(tmp_path / "cache", storage, reports, bench, "-k", "inference", *compare)
+    assert rc != 0 and list(outcomes(out).values()) == ["PASSED"] * 8, out
+    regressed = out.split("Performance has regressed:", 1)[-1]
+    assert "Performance has regressed:" in out and SLOW.format("batch") in regressed, out

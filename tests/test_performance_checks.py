@@ -1,0 +1,81 @@
+"""Tests of the performance checks (size ratio, speed ratio, timings) and Tables III and IV."""
+from __future__ import annotations
+
+import pytest
+
+from convcheck import checks
+from convcheck.report import summary
+
+
+def tol(values):
+    return lambda key: (values[key], "test")
+
+
+def test_model_size_passes_within_the_ratio():
+    v = checks.model_size("m-pytorch-onnx-s0", 1000, 1040, tol({"size_ratio": 1.1}))
+    assert v.passed and v.measured == {"size_original": 1000, "size_converted": 1040,
+                                       "size_ratio": 1.04}
+    assert v.tolerances == {"size_ratio": 1.1}
+
+
+def test_model_size_fails_with_its_numbers():
+    # an fp16 target that kept float32 weights: as large as the original
+    v = checks.model_size("m-pytorch-fp16-s0", 1000, 1000, tol({"size_ratio": 0.6}))
+    assert not v.passed
+    assert v.message() == ("m-pytorch-fp16-s0: size_ratio = 1 > 0.6 (test), "
+                           "original 1,000 bytes, converted 1,000 bytes")
+
+
+def test_timing_summarises_the_rounds():
+    v = checks.timing("m-pytorch-s0", "inference batch", [0.003, 0.001, 0.002], samples=32)
+    assert v.check == "time_inference_batch" and v.passed
+    assert v.measured["median_s"] == 0.002 and v.measured["min_s"] == 0.001
+    assert v.measured["stddev_s"] == pytest.approx(0.001)
+    assert v.measured["rounds"] == 3 and v.measured["samples"] == 32
+
+
+def test_speed_ratio_fails_each_slow_measurement():
+    medians = {"inference batch": (0.001, 0.0015), "inference testset": (0.1, 0.35)}
+    v = checks.speed_ratio("m-keras-onnx-s0", medians, tol({"speed_ratio": 2.0}))
+    assert v.measured["inference_batch_ratio"] == pytest.approx(1.5)
+    assert v.measured["inference_testset_ratio"] == pytest.approx(3.5)
+    assert v.failures == ["m-keras-onnx-s0: inference_testset_ratio = 3.5 > 2 (test), "
+                          "median original 100.000 ms, converted 350.000 ms"]
+    assert v.failed_metrics() == {"inference_testset_ratio"}
+
+
+def rec(check, framework, target, measured, passed=True, seed=0):
+    return {"case": "x", "model": "lenet5", "framework": framework, "target": target,
+            "seed": seed, "check": check, "measured": measured, "passed": passed}
+
+
+def timing(check, target, median_s, seed=0):
+    return rec(check, "pytorch", target, {"median_s": median_s, "samples": 32}, seed=seed)
+
+
+def test_tables_iii_and_iv():
+    records = []
+    for seed, scale in ((0, 1.0), (1, 3.0)):
+        for target, t in ((None, 0.010), ("onnx", 0.002)):
+            records += [timing("time_load", target, t * scale, seed),
+                        timing("time_inference_batch", target, t / 10 * scale, seed),
+                        timing("time_inference_testset", target, t * 5 * scale, seed)]
+        records.append(rec("speed_ratio", "pytorch", "onnx",
+                           {"inference_batch_ratio": 0.2, "inference_testset_ratio": 0.2},
+                           seed=seed))
+        records.append(rec("model_size", "pytorch", "onnx",
+                           {"size_original": 250_000, "size_converted": 261_000,
+                            "size_ratio": 1.044}, seed=seed))
+    records.append(rec("model_size", "keras", "onnx", {"size_original": 536_000,
+                                                       "size_converted": 251_000,
+                                                       "size_ratio": 0.468}, passed=False))
+    text = summary(records, {"run": "r"})
+    assert ("### Table III — load and inference time (ms; median per run, batch of 32 and the "
+            "whole test set)") in text
+    # mean (std) over the two seeds: original load 10 and 30 ms, converted 2 and 6 ms
+    assert ("| lenet5 | pytorch | onnx | 20.00 (14.14) | 4.00 (2.83) | 2.00 (1.41) | "
+            "0.40 (0.28) | 100.00 (70.71) | 20.00 (14.14) | 0.20 (0.00) | 0.20 (0.00) | pass |"
+            ) in text
+    assert "### Table IV — size on disk (MB, every file of the artifact)" in text
+    assert "| lenet5 | keras | onnx | 0.536 | 0.251 | 0.468 | FAIL (1) |" in text
+    assert "| lenet5 | pytorch | onnx | 0.250 (0.000) | 0.261 (0.000) | 1.044 (0.000) | pass |" in text

@@ -1,0 +1,218 @@
+"""Tests of convcheck.strategies and convcheck.properties without any trained model, and of the
+profiles' `hypothesis` table and the Hypothesis settings profiles (fixtures/hypothesis.py).
+
+The strategies must cover the input domain they promise and stay inside it; the runner must find,
+shrink, save and word a counterexample on a predictor pair that is known to differ.
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, find, given, settings, strategies as st
+
+from convcheck import properties, strategies
+from convcheck.config import ConfigError, load_profiles
+from convcheck.strategies import IMAGE_KINDS, TOKEN_KINDS, Image, Tokens
+from models import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE, ZOO, get_spec
+
+FAST = settings(max_examples=40, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
+LENET5, RESNET18, LSTM = get_spec("lenet5"), get_spec("resnet18"), get_spec("lstm")
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+@FAST
+@given(data=st.data())
+def test_image_batches_stay_in_the_domain(data):
+    spec = data.draw(st.sampled_from([LENET5, RESNET18]), label="spec")
+    framework = data.draw(st.sampled_from(["pytorch", "keras"]), label="framework")
+    recipes = data.draw(strategies.batches(spec, 8), label="batch")
+    x = strategies.render(recipes, spec, framework)
+    assert 1 <= len(recipes) <= 8
+    assert x.dtype == np.float32
+    assert x.shape == (len(recipes), *spec.framework_input_shape(framework))
+    assert np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0
+
+
+@FAST
+@given(data=st.data())
+def test_token_batches_are_pre_padded_ids_below_the_vocabulary(data):
+    recipes = data.draw(strategies.batches(LSTM, 8), label="batch")
+    x = strategies.render(recipes, LSTM, "pytorch")
+    assert x.dtype == np.int64 and x.shape == (len(recipes), MAX_LEN)
+    assert x.min() >= 0 and x.max() < VOCAB_SIZE
+    for r, row in zip(recipes, x):
+        assert (row[: MAX_LEN - r.length] == PAD_ID).all(), r  # pre-padding
+        if r.kind != "chosen":  # only chosen bodies may hold PAD_ID themselves
+            assert (row[MAX_LEN - r.length:] != PAD_ID).all(), r
+
+
+@FAST
+@given(recipe=st.one_of(strategies.image_recipes(channels=3), strategies.token_recipes()))
+def test_a_recipe_is_reproducible_from_its_repr(recipe):
+    again = eval(repr(recipe), {"Image": Image, "Tokens": Tokens})
+    assert again == recipe
+    spec = RESNET18 if isinstance(recipe, Image) else LSTM
+    np.testing.assert_array_equal(strategies.render([recipe], spec, "keras"),
+                                  strategies.render([again], spec, "keras"))
+
+
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
+def test_every_image_kind_is_drawn(kind):
+    found = find(strategies.image_recipes(), lambda r: r.kind == kind,
+                 settings=settings(database=None, max_examples=500))
+    assert found.kind == kind
+
+
+@pytest.mark.parametrize("kind", TOKEN_KINDS)
+def test_every_token_kind_is_drawn(kind):
+    found = find(strategies.token_recipes(), lambda r: r.kind == kind,
+                 settings=settings(database=None, max_examples=500))
+    assert found.kind == kind
+
+
+@pytest.mark.parametrize("length", [0, 1, MAX_LEN // 2, MAX_LEN])
+def test_boundary_lengths_are_drawn(length):
+    found = find(strategies.token_recipes(), lambda r: r.length == length,
+                 settings=settings(database=None, max_examples=2000))
+    assert found.length == length
+
+
+def test_saturated_constant_and_sparse_images():
+    shape = (28, 28, 1)
+    assert (strategies.render_image(Image("black"), shape) == 0).all()
+    assert (strategies.render_image(Image("white"), shape) == 1).all()
+    assert (strategies.render_image(Image("constant", value=0.25), shape) == 0.25).all()
+    sparse = strategies.render_image(Image("sparse", value=1.0, density=0.05, seed=3), shape)
+    assert set(np.unique(sparse)) <= {0.0, 1.0} and 0 < (sparse == 1).sum() < 0.2 * sparse.size
+    coarse = strategies.render_image(Image("coarse", grid=(1.0,) + (0.0,) * 15), shape)
+    assert (coarse[:7, :7] == 1).all() and coarse[7:, :].sum() == 0 and coarse[:, 7:].sum() == 0
+
+
+def test_every_token_length_renders():
+    for length in range(MAX_LEN + 1):
+        row = strategies.render_tokens(Tokens("oov", length=length))
+        assert (row == OOV_ID).sum() == length and (row == PAD_ID).sum() == MAX_LEN - length
+    with pytest.raises(ValueError, match="outside 0..200"):
+        strategies.render_tokens(Tokens("chosen", length=MAX_LEN + 1, ids=(1,) * (MAX_LEN + 1)))
+
+
+def test_batches_need_a_positive_size():
+    with pytest.raises(ValueError, match="max_batch must be >= 1"):
+        strategies.batches(LENET5, 0)
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+class Softmax:
+    """A stand-in model: softmax of a fixed linear map of the flattened input."""
+
+    name = "fake"
+
+    def __init__(self, n_in: int, fault: str | None = None):
+        self.w = np.random.default_rng(0).standard_normal((n_in, 3)).astype(np.float32) / 30
+        self.fault = fault
+
+    def predict(self, x):
+        z = x.reshape(len(x), -1).astype(np.float32) @ self.w
+        if self.fault == "bright":  # wrong only where some pixel is brighter than 0.9
+            z = np.where((x.reshape(len(x), -1) > 0.9).any(1, keepdims=True), z[:, ::-1], z)
+        e = np.exp(z - z.max(1, keepdims=True))
+        return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+def _tol(key):
+    return {"abs_max": 1e-5, "abs_mean": 1e-6, "abs_p99": 1e-6, "rel_max": 1e-2,
+            "rel_mean": 1e-4, "rel_floor": 1e-6, "ptol_atol": 1e-6, "ptol_rtol": 1e-4,
+            "ptol_budget": 0.0, "label_disagreement": 0.0}[key], "test"
+
+
+SETTINGS = settings(max_examples=50, derandomize=True, database=None, deadline=None)
+
+
+def test_run_property_passes_an_equivalent_pair():
+    good = Softmax(784)
+    stats = properties.run_property(good, good, LENET5, "pytorch", "fake-s0", _tol, max_batch=4,
+                                    settings=SETTINGS)
+    assert stats.examples == 50 and 50 <= stats.samples <= 200
+    assert stats.worst["abs_max"] == 0.0
+    assert properties.verdict("fake-s0", stats, None).passed
+
+
+def test_run_property_shrinks_saves_and_words_a_counterexample(tmp_path):
+    good, bad = Softmax(784), Softmax(784, fault="bright")
+    with pytest.raises(properties.PropertyFailed) as info:
+        properties.run_property(good, bad, LENET5, "pytorch", "fake-s0", _tol, max_batch=4,
+                                settings=SETTINGS, save_dir=tmp_path,
+                                loaders=("Softmax(784)", "Softmax(784, 'bright')"))
+    e = info.value
+    ce = e.counterexample
+    # Shrunk to one all-white image: the simplest input with a pixel over 0.9.
+    assert len(ce.recipes) == 1 and ce.x.shape == (1, 1, 28, 28)
+    assert (ce.x == 1).all(), ce.recipes
+    saved = np.load(ce.path)
+    np.testing.assert_array_equal(saved["x"], ce.x)
+    assert ce.path == tmp_path / "fake-s0.npz" and ce.path.with_suffix(".py").exists()
+    assert "Softmax(784, 'bright')" in ce.snippet and str(ce.path) in ce.snippet
+    # One grammar: "<case>: <metric> = <value> > <tolerance> (<source>)".
+    assert any(re.match(r"fake-s0: abs_max = \S+ > 1e-05 \(test\)", f) for f in e.summary)
+    assert e.summary[-1].startswith(f"fake-s0: counterexample = {ce.recipes!r}")
+    # Hypothesis' own report rides along, with the labelled draw in the recipes' short repr.
+    assert re.search(r"(Falsifying example|Failing test case)", str(e)), str(e)
+    assert f"Draw 1 (batch): {ce.recipes!r}" in str(e), str(e)
+    v = properties.verdict("fake-s0", e.stats, e)
+    assert not v.passed and "abs_max" in v.failed_metrics()
+    assert v.measured["counterexample"] == repr(ce.recipes)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _profile(extra: str = "") -> str:
+    lines = ["[p]", "seeds = [0]", extra, "data.mnist = {}", "data.cifar10 = {}", "data.imdb = {}"]
+    lines += [f'train.{m} = {{ optimizer = "sgd", lr = 0.1, batch_size = 8, epochs = 1 }}'
+              for m in ZOO]
+    return "\n".join(lines) + "\n"
+
+
+def test_shipped_profiles_size_the_property_tests():
+    for name, p in load_profiles().items():
+        table = p.extra["hypothesis"]
+        assert set(table) == {"max_batch", "max_examples"}, name
+        assert table["max_batch"] >= 1 and table["max_examples"] >= 1
+    assert load_profiles()["smoke"].extra["hypothesis"] == {"max_batch": 8, "max_examples": 10}
+
+
+@pytest.mark.parametrize("table, match", [
+    ("hypothesis = { max_batches = 8 }", r"unknown key p\.hypothesis\.max_batches; valid keys: "
+                                         r"max_batch, max_examples"),
+    ('hypothesis = { max_batch = "8" }', r"p\.hypothesis\.max_batch must be int"),
+    ("hypothesis = { max_examples = 2.5 }", r"p\.hypothesis\.max_examples must be int"),
+    ("hypothesis = { max_examples = 0 }", r"p\.hypothesis\.max_examples must be >= 1, got 0"),
+    ("hypothesis = 3", r"p\.hypothesis must be dict"),
+])
+def test_bad_hypothesis_table(tmp_path, table, match):
+    path = tmp_path / "profiles.toml"
+    path.write_text(textwrap.dedent(_profile(table)))
+    with pytest.raises(ConfigError, match=match):
+        load_profiles(path)
+
+
+def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypatch):
+    from fixtures import hypothesis as plugin
+
+    for name in plugin.PROFILES:
+        settings.get_profile(name)  # raises if unknown
+    assert settings.get_profile("deterministic").derandomize
+    assert settings.get_profile("ci").print_blob and settings.get_profile("ci").database is None
+    assert all(settings.get_profile(n).deadline is None for n in plugin.PROFILES)
+    monkeypatch.setenv("CI", "true")
+    assert plugin.default_profile() == "ci"
+    monkeypatch.delenv("CI")
+    assert plugin.default_profile() == "dev"

@@ -1,0 +1,57 @@
+"""Known silent divergences of the converters, each as the smallest model that shows it.
+
+One test per reproducer of convcheck.regressions: it builds a tiny seeded model, exports it
+with one exporter of the pinned stack, compares framework and converted outputs on fixed inputs,
+and holds the max abs error to tolerances.toml (regression_abs_max, or regression_fp16_abs_max
+for float16 arithmetic). Those that pass guard against a regression of a fixed bug; those that
+still diverge are strict expected failures in expected_failures.toml, with the number measured,
+so a fix shows up as XPASS. Every test records what it measured (check "regression").
+
+Select them with ``-m regression``; they need no trained model and take seconds each.
+"""
+from __future__ import annotations
+
+import pytest
+
+from convcheck import regressions
+from fixtures.zoo import _recorder
+
+pytestmark = [
+    pytest.mark.regression,
+    pytest.mark.onnx,
+    # The legacy exporter, TrainingMode and tf2onnx print notices that are not results.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+
+@pytest.fixture(scope="session")
+def regression_tol(pytestconfig):
+    """tol(framework)(key) -> (value, source), for the reproducers (no zoo case to match)."""
+    tolerances, profile = pytestconfig.convcheck_tolerances, pytestconfig.convcheck_profile.name
+    return lambda framework: (lambda key: tolerances.lookup(key, framework=framework,
+                                                            profile=profile))
+
+
+@pytest.fixture
+def record(pytestconfig, bench):
+    def write(reg: regressions.Regression, verdict) -> None:
+        _recorder(pytestconfig).record({
+            "case": reg.id, "model": reg.name, "framework": reg.framework,
+            "target": reg.exporter, "seed": regressions.SEED, "profile": bench.profile.name,
+            "check": verdict.check, "measured": verdict.measured,
+            "tolerances": verdict.tolerances, "passed": verdict.passed,
+            "failures": verdict.failures, "behaviour": reg.behaviour, "origin": reg.origin})
+
+    return write
+
+
+@pytest.mark.parametrize("regression", [
+    pytest.param(r, id=r.id, marks=[getattr(pytest.mark, r.framework)])
+    for r in regressions.REGRESSIONS])
+def test_regression(regression, regression_tol, record, tmp_path):
+    measured = regression.run(tmp_path)
+    verdict = regressions.verdict(regression, measured, regression_tol(regression.framework))
+    record(regression, verdict)
+    assert verdict.passed, (f"{verdict.message()}\nbehaviour: {regression.behaviour}\n"
+                            f"known from: {regression.origin}\nmeasured: {measured.as_dict()}")
