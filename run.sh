@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-stamp=$(cat constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+sha256() { if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi; }
+stamp=$(cat constraints.txt pyproject.toml | sha256 | cut -c1-16)
 if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
     echo "setting up .venv (Python 3.11, pinned CPU stack from constraints.txt)..."
     python3.11 -m venv .venv

@@ -136,13 +136,34 @@ def _tol(key):
 SETTINGS = settings(max_examples=50, derandomize=True, database=None, deadline=None)
 
 
-def test_run_property_passes_an_equivalent_pair():
+def test_run_property_passes_an_equivalent_pair_and_drops_a_stale_counterexample(tmp_path):
+    stale = [tmp_path / "fake-s0.npz", tmp_path / "fake-s0.py"]
+    for f in stale:
+        f.write_text("an earlier run's counterexample")
     good = Softmax(784)
     stats = properties.run_property(good, good, LENET5, "pytorch", "fake-s0", _tol, max_batch=4,
-                                    settings=SETTINGS)
+                                    settings=SETTINGS, save_dir=tmp_path)
     assert stats.examples == 50 and 50 <= stats.samples <= 200
     assert stats.worst["abs_max"] == 0.0
     assert properties.verdict("fake-s0", stats, None).passed
+    assert not any(f.exists() for f in stale)
+
+
+def test_aggregates_are_recorded_not_judged():
+    """On one sample abs_mean is abs_max: a 3e-6 error passes abs_max 1e-5, not abs_mean 1e-6."""
+    good = Softmax(784)
+
+    class Off(Softmax):
+        def predict(self, x):
+            y = super().predict(x)
+            return y + np.array([3e-6, -3e-6, 0], dtype=np.float32)
+
+    x = np.full((1, 1, 28, 28), 0.5, dtype=np.float32)
+    tol = lambda k: (1e-4, "test") if k == "ptol_rtol" else _tol(k)  # noqa: E731
+    verdicts, _, _ = properties.equivalence(good, Off(784), x, "fake-s0", tol)
+    eq = next(v for v in verdicts if v.check == "output_equivalence")
+    assert eq.measured["abs_mean"] > 1e-6 and eq.measured["abs_max"] < 1e-5
+    assert not [f for v in verdicts for f in v.failures if "abs_mean" in f or "abs_p99" in f]
 
 
 def test_run_property_shrinks_saves_and_words_a_counterexample(tmp_path):
