@@ -13,10 +13,10 @@ cannot fail is caught. No pytest here.
 from __future__ import annotations
 
 import textwrap
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from hypothesis import given, note, settings as Settings, strategies as st, target
@@ -117,8 +117,7 @@ class _Falsified(AssertionError):
 
 def run_property(original, converted, spec: ModelSpec, framework: str, case_id: str,
                  tol: checks.Lookup, *, max_batch: int, settings: Settings,
-                 save_dir: Path | None = None, loaders: tuple[str, str] | None = None,
-                 on_example: Callable | None = None) -> Stats:
+                 save_dir: Path | None = None, loaders: tuple[str, str] | None = None) -> Stats:
     """Search for a batch (1..max_batch samples of `spec`'s domain, in `framework`'s layout) on
     which `converted` is not equivalent to `original`. Returns the Stats when none is found;
     raises PropertyFailed with the shrunk counterexample otherwise.
@@ -129,8 +128,6 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
     save_dir: where <case_id>.npz and <case_id>.py go (removed when the property holds).
     loaders: Python expressions that load (original, converted) predictors, for the snippet.
     """
-    import time
-
     db = settings.database
     if isinstance(db, DirectoryBasedExampleDatabase):
         settings = Settings(settings, database=DirectoryBasedExampleDatabase(
@@ -151,8 +148,6 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
         abs_max = next((v.measured["abs_max"] for v in verdicts if "abs_max" in v.measured), 0)
         if np.isfinite(abs_max):  # steer the search towards larger errors (target phase)
             target(float(abs_max), label="abs_max")
-        if on_example is not None:
-            on_example(recipes, verdicts)
         failures = [f for v in verdicts for f in v.failures]
         if failures:
             # The last failing execution is Hypothesis' final replay of the minimal example.
