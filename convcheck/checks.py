@@ -54,8 +54,9 @@ def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Look
     e = metrics.output_errors(ref, got, atol=atol, rtol=rtol, rel_floor=rel_floor)
     v = Verdict(case_id, "output_equivalence", e.as_dict(),
                 {"ptol_atol": atol, "ptol_rtol": rtol, "rel_floor": rel_floor})
+    v.tolerances["nonfinite"] = 0
     if e.nonfinite:
-        v.failures.append(f"{case_id}: nonfinite = {e.nonfinite} NaN/Inf output elements > 0")
+        v.failures.append(f"{case_id}: nonfinite = {e.nonfinite:.4g} > 0 (NaN/Inf never passes)")
     at = f"worst sample {e.worst_sample}"
     v.limit("abs_max", e.abs_max, tol, where=at)
     v.limit("abs_mean", e.abs_mean, tol)
@@ -70,9 +71,9 @@ def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Look
 def outputs_finite(case_id: str, got: np.ndarray) -> Verdict:
     bad = ~np.isfinite(got)
     rows = np.flatnonzero(bad.any(axis=1))
-    v = Verdict(case_id, "outputs_finite", {"nonfinite": int(bad.sum())})
+    v = Verdict(case_id, "outputs_finite", {"nonfinite": int(bad.sum())}, {"nonfinite": 0})
     if len(rows):
-        v.failures.append(f"{case_id}: nonfinite = {int(bad.sum())} NaN/Inf elements > 0, "
+        v.failures.append(f"{case_id}: nonfinite = {int(bad.sum()):.4g} > 0 (NaN/Inf never passes), "
                           f"first in sample {rows[0]} ({len(rows)} samples)")
     return v
 

@@ -99,6 +99,20 @@ def swap_output_classes(src, dst, i: int = 0, j: int = 1) -> Path:
     return _save(model, dst)
 
 
+def overflow_before_softmax(src, dst, scale: float = 1e38) -> Path:
+    """An overflow (a mis-scaled or half-precision activation): the logits blow up to +-inf
+    before the final Softmax, which then returns NaN."""
+    model = onnx.load(str(src))
+    g = model.graph
+    softmax = next(n for n in reversed(g.node) if n.op_type == "Softmax")
+    logits, scaled = softmax.input[0], f"{softmax.input[0]}__overflowed"
+    g.initializer.append(numpy_helper.from_array(np.array(scale, dtype=np.float32), "overflow_scale"))
+    g.node.insert(list(g.node).index(softmax),
+                  helper.make_node("Mul", [logits, "overflow_scale"], [scaled], name="fault_overflow"))
+    softmax.input[0] = scaled
+    return _save(model, dst)
+
+
 def _image_layout(dims: list) -> str:
     """"NCHW" or "NHWC" from a square image input's shape (batch, ...)."""
     if len(dims) == 4 and dims[2] == dims[3] and dims[1] != dims[2]:

@@ -209,7 +209,7 @@ def test_nonfinite_outputs_never_pass(bad):
     fin = checks.outputs_finite("gru-keras-onnx-s0", got)
     assert not fin.passed
     assert fin.measured == {"nonfinite": 1}
-    assert fin.failures == ["gru-keras-onnx-s0: nonfinite = 1 NaN/Inf elements > 0, "
+    assert fin.failures == ["gru-keras-onnx-s0: nonfinite = 1 > 0 (NaN/Inf never passes), "
                             "first in sample 4 (1 samples)"]
     # Even with infinite tolerances and budget, a NaN/Inf output fails equivalence.
     inf = float("inf")
@@ -240,7 +240,7 @@ def test_nan_outputs_spread_over_samples():
     got[[3, 9], 0] = np.nan
     got[9, 1] = np.nan
     v = checks.outputs_finite("c", got)
-    assert v.failures == ["c: nonfinite = 3 NaN/Inf elements > 0, first in sample 3 (2 samples)"]
+    assert v.failures == ["c: nonfinite = 3 > 0 (NaN/Inf never passes), first in sample 3 (2 samples)"]
 
 
 def test_swapped_argmax_fails_label_agreement_and_accuracy():

@@ -52,6 +52,8 @@ FAULTS = (
           frozenset({"abs_max", "label_disagreement", "accuracy_delta"}), LENET5),
     Fault("hw-swap", _file_fault(faults.swap_input_hw),
           frozenset({"abs_max", "label_disagreement", "accuracy_delta"}), LENET5),
+    Fault("overflow-nan", _file_fault(faults.overflow_before_softmax),
+          frozenset({"nonfinite", "label_disagreement"}), LENET5),
     Fault("train-mode",
           lambda good, dst: faults.export_torch_train_mode(
               good.original.spec, good.original.predictor.model, dst),
@@ -139,4 +141,5 @@ def test_fault_is_caught(fault, model, framework, bench, tol, battery, tmp_path)
         lines = [f for f in verdict.failures if f.startswith(f"{case_id}: {metric} = ")]
         assert len(lines) == 1, verdict.failures
         assert lines[0].startswith(f"{case_id}: {metric} = {value:.4g} > "), lines[0]
-        assert value > verdict.tolerances["ptol_budget" if metric == "ptol_fraction" else metric]
+        bound = verdict.tolerances["ptol_budget" if metric == "ptol_fraction" else metric]
+        assert value > bound, (metric, value, bound)
