@@ -17,7 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from convcheck import checks  # noqa: E402
-from convcheck.cases import Case  # noqa: E402
 from convcheck.config import get_profile, load_targets, load_tolerances  # noqa: E402
 from convcheck.predictors import predict_all  # noqa: E402
 from convcheck.workbench import Workbench  # noqa: E402

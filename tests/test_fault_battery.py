@@ -15,7 +15,6 @@ from typing import Callable
 import pytest
 
 from convcheck import checks, faults
-from convcheck.convert import ConversionError
 from convcheck.predictors import OrtPredictor, predict_all
 
 # The train-mode fault uses the legacy TorchScript exporter on purpose; its notices are expected.
@@ -78,15 +77,6 @@ def battery(pytestconfig):
         print(f"\n{table}")
 
 
-def good_conversion(bench, model: str, framework: str):
-    if TARGET not in bench.targets:
-        pytest.skip(f"target {TARGET} not selected (--targets)")
-    try:
-        return bench.converted(model, framework, TARGET, bench.profile.seeds[0])
-    except ConversionError as e:
-        pytest.fail(f"{model}-{framework}: the good conversion failed: {e}", pytrace=False)
-
-
 def run_checks(case_id: str, bench, good, got, tol) -> list[checks.Verdict]:
     """The checks of tests_conformance/test_equivalence.py, with the good case's tolerances."""
     o, t = good.original, tol(good)
@@ -107,8 +97,8 @@ def numbers(verdicts) -> str:
 
 @pytest.mark.parametrize("model, framework", [pytest.param(m, f, id=f"good-{m}-{f}")
                                               for m, f in CONTROLS])
-def test_good_conversion_passes(model, framework, bench, tol, battery):
-    good = good_conversion(bench, model, framework)
+def test_good_conversion_passes(model, framework, bench, tol, battery, good_conversion):
+    good = good_conversion(model, framework)
     verdicts = run_checks(good.id, bench, good, bench.outputs(good), tol)
     battery[f"{good.id} (control)"] = verdicts
     failures = [f for v in verdicts for f in v.failures]
@@ -118,8 +108,9 @@ def test_good_conversion_passes(model, framework, bench, tol, battery):
 
 @pytest.mark.parametrize("fault, model, framework", [
     pytest.param(f, m, fw, id=f"{f.name}-{m}-{fw}") for f in FAULTS for m, fw in f.cases])
-def test_fault_is_caught(fault, model, framework, bench, tol, battery, tmp_path):
-    good = good_conversion(bench, model, framework)
+def test_fault_is_caught(fault, model, framework, bench, tol, battery, tmp_path,
+                         good_conversion):
+    good = good_conversion(model, framework)
     path = fault.make(good, tmp_path / f"{fault.name}.onnx")
     predictor = OrtPredictor.load(path)
     names = lambda s: ([i.name for i in s.get_inputs()], [o.name for o in s.get_outputs()])

@@ -24,7 +24,6 @@ import pytest
 from hypothesis import Phase, settings as Settings
 
 from convcheck import faults, properties, strategies
-from convcheck.convert import ConversionError
 from convcheck.predictors import OrtPredictor
 from convcheck.strategies import Image, Tokens
 
@@ -70,15 +69,6 @@ FAULTS = (
 CONTROLS = sorted({(f.model, f.framework) for f in FAULTS})
 
 
-def good_conversion(bench, model: str, framework: str):
-    if TARGET not in bench.targets:
-        pytest.skip(f"target {TARGET} not selected (--targets)")
-    try:
-        return bench.converted(model, framework, TARGET, bench.profile.seeds[0])
-    except ConversionError as e:
-        pytest.fail(f"{model}-{framework}: the good conversion failed: {e}", pytrace=False)
-
-
 def search(good, converted_predictor, case_id: str, tol, property_config, save_dir, loaders=None,
            **settings):
     o = good.original
@@ -115,8 +105,8 @@ def shrunk(pytestconfig):
 @pytest.mark.parametrize("model, framework", [pytest.param(m, f, id=f"good-{m}-{f}")
                                               for m, f in CONTROLS])
 def test_good_conversion_passes_the_property(model, framework, bench, tol, property_config,
-                                             tmp_path):
-    good = good_conversion(bench, model, framework)
+                                             good_conversion, tmp_path):
+    good = good_conversion(model, framework)
     try:
         # As many examples as the conformance test runs (the profile's max_examples).
         stats = search(good, good.predictor, good.id, tol, property_config, tmp_path,
@@ -129,8 +119,8 @@ def test_good_conversion_passes_the_property(model, framework, bench, tol, prope
 
 @pytest.mark.parametrize("fault", [pytest.param(f, id=f.id) for f in FAULTS])
 def test_property_finds_and_shrinks_the_fault(fault, bench, tol, property_config, shrunk,
-                                              tmp_path):
-    good = good_conversion(bench, fault.model, fault.framework)
+                                              good_conversion, tmp_path):
+    good = good_conversion(fault.model, fault.framework)
     path = fault.make(good.path, tmp_path / f"{fault.name}.onnx")
     bad = OrtPredictor.load(path)
     case_id = f"{good.id}+{fault.name}"
