@@ -19,3 +19,18 @@ def good_conversion(bench):
             pytest.fail(f"{model}-{framework}: the good conversion failed: {e}", pytrace=False)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def save_report(pytestconfig):
+    """save_report(name, title, about, table): a markdown report under the reports dir, printed too."""
+    bench = pytestconfig.convcheck_bench
+
+    def save(name: str, title: str, about: str, table: str) -> None:
+        path = pytestconfig.convcheck_reports_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {title}\n\nprofile {bench.profile.name}, target {FAULT_TARGET}, "
+                        f"{about}\n\n{table}")
+        print(f"\n{table}")
+
+    return save

@@ -25,7 +25,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:ONNX Preprocess - Removing mutation"),
     pytest.mark.filterwarnings("ignore:Converting a tensor to a Python boolean"),  # BatchNorm trace
 ]
-TARGET = "onnx"
 LENET5 = (("lenet5", "pytorch"), ("lenet5", "keras"))
 VGG16_TORCH = (("vgg16", "pytorch"),)  # Dropout and BatchNorm
 
@@ -62,19 +61,15 @@ CONTROLS = sorted({c for f in FAULTS for c in f.cases})
 
 
 @pytest.fixture(scope="module")
-def battery(pytestconfig):
+def battery(pytestconfig, save_report):
     """Verdicts by case id; at the end, the caught-by table (printed, and saved as a report)."""
     rows: dict = {}
     yield rows
     if rows:
-        bench = pytestconfig.convcheck_bench
-        table = faults.caught_by_table(rows)
-        path = pytestconfig.convcheck_reports_dir / "fault-battery.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# Fault battery: which check caught which fault\n\nprofile "
-                        f"{bench.profile.name}, seed {bench.profile.seeds[0]}, target {TARGET}; "
-                        f"written by tests/test_fault_battery.py\n\n{table}")
-        print(f"\n{table}")
+        seed = pytestconfig.convcheck_bench.profile.seeds[0]
+        save_report("fault-battery.md", "Fault battery: which check caught which fault",
+                    f"seed {seed}; written by tests/test_fault_battery.py",
+                    faults.caught_by_table(rows))
 
 
 def run_checks(case_id: str, bench, good, got, tol) -> list[checks.Verdict]:

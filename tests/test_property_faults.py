@@ -27,7 +27,6 @@ from convcheck import faults, properties, strategies
 from convcheck.predictors import OrtPredictor
 from convcheck.strategies import Image, Tokens
 
-TARGET = "onnx"
 MAX_EXAMPLES = 100  # a cap: the search stops at the first failure
 # No explain phase: on a fault that breaks every input it spends ~100 more executions to say
 # "or any other generated value"; what is tested here is finding and shrinking.
@@ -79,7 +78,7 @@ def search(good, converted_predictor, case_id: str, tol, property_config, save_d
 
 
 @pytest.fixture(scope="module")
-def shrunk(pytestconfig):
+def shrunk(save_report):
     """Shrunk counterexamples by case; at the end, a table (printed, and saved as a report)."""
     rows: dict = {}
     yield rows
@@ -92,14 +91,10 @@ def shrunk(pytestconfig):
             lines.append(f"| {case_id} | `{ce.recipes!r}` | {stats.examples} | "
                          f"{', '.join(failed)} | {m.get('abs_max', float('nan')):.3g} | "
                          f"{m.get('label_disagreement', float('nan')):.3g} |")
-        table = "\n".join(lines) + "\n"
-        bench = pytestconfig.convcheck_bench
-        path = pytestconfig.convcheck_reports_dir / "property-faults.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# Property tests on known-wrong conversions: shrunk counterexamples\n\n"
-                        f"profile {bench.profile.name}, target {TARGET}, derandomized; written "
-                        f"by tests/test_property_faults.py\n\n{table}")
-        print(f"\n{table}")
+        save_report("property-faults.md",
+                    "Property tests on known-wrong conversions: shrunk counterexamples",
+                    "derandomized; written by tests/test_property_faults.py",
+                    "\n".join(lines) + "\n")
 
 
 @pytest.mark.parametrize("model, framework", [pytest.param(m, f, id=f"good-{m}-{f}")
