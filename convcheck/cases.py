@@ -1,8 +1,9 @@
 """The cases a run covers: (model, framework, seed[, target]), with readable ids."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from convcheck.attacks import attacks_for
 from models import FRAMEWORKS, ZOO, get_spec
 
 # Models whose training dominates a run; `-m "not slow"` leaves them out.
@@ -15,11 +16,12 @@ class Case:
     framework: str
     seed: int
     target: str | None = None
+    attack: str | None = None  # an adversarial set made on the original (robustness checks)
 
     @property
     def id(self) -> str:
         parts = [self.model, self.framework] + ([self.target] if self.target else [])
-        return "-".join(parts) + f"-s{self.seed}"
+        return "-".join(parts) + f"-s{self.seed}" + (f"-{self.attack}" if self.attack else "")
 
     @property
     def spec(self):
@@ -28,7 +30,7 @@ class Case:
     def tolerance_case(self, profile: str) -> dict:
         """The keys tolerances.toml overrides match on."""
         return {"model": self.model, "framework": self.framework, "dataset": self.spec.dataset,
-                "target": self.target, "profile": profile}
+                "target": self.target, "profile": profile, "attack": self.attack}
 
     def markers(self) -> list[str]:
         names = [self.model, self.framework, self.spec.kind]
@@ -36,6 +38,8 @@ class Case:
             names.append("slow")
         if self.target:
             names.append(self.target.split("-")[0])  # onnx-fp16 -> onnx
+        if self.attack:
+            names += ["robustness", self.attack]
         return names
 
 
@@ -56,3 +60,8 @@ def original_cases(models, seeds) -> list[Case]:
 def conversion_cases(models, targets, seeds) -> list[Case]:
     return [Case(m, f, s, t.name) for t in targets.values() for m in models
             for f in t.frameworks() for s in seeds]
+
+
+def with_attacks(cases: list[Case]) -> list[Case]:
+    """Each case once per attack that applies to its model (convcheck.attacks.ATTACKS)."""
+    return [replace(c, attack=a) for c in cases for a in attacks_for(c.spec.kind)]

@@ -46,13 +46,14 @@ class Verdict:
                                  f"({source}){', ' + where if where else ''}")
 
 
-def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup) -> Verdict:
+def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
+                       check: str = "output_equivalence") -> Verdict:
     """Absolute and relative error of the last layer (eq. 1, 2) and a ptol-style budget."""
     atol, _ = tol("ptol_atol")
     rtol, _ = tol("ptol_rtol")
     rel_floor, _ = tol("rel_floor")
     e = metrics.output_errors(ref, got, atol=atol, rtol=rtol, rel_floor=rel_floor)
-    v = Verdict(case_id, "output_equivalence", e.as_dict(),
+    v = Verdict(case_id, check, e.as_dict(),
                 {"ptol_atol": atol, "ptol_rtol": rtol, "rel_floor": rel_floor})
     v.tolerances["nonfinite"] = 0
     if e.nonfinite:
@@ -78,13 +79,12 @@ def outputs_finite(case_id: str, got: np.ndarray) -> Verdict:
     return v
 
 
-def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup) -> Verdict:
+def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
+                    metric: str = "label_disagreement") -> Verdict:
     """The share of samples the converted model labels differently from the original."""
     share, idx = metrics.label_disagreement(ref, got)
-    v = Verdict(case_id, "label_disagreement",
-                {"label_disagreement": share, "n_disagree": len(idx), "n_samples": len(ref)})
-    v.limit("label_disagreement", share, tol,
-            where=f"{len(idx)} of {len(ref)} samples, first {idx[:5].tolist()}")
+    v = Verdict(case_id, metric, {metric: share, "n_disagree": len(idx), "n_samples": len(ref)})
+    v.limit(metric, share, tol, where=f"{len(idx)} of {len(ref)} samples, first {idx[:5].tolist()}")
     return v
 
 
@@ -175,4 +175,62 @@ def speed_ratio(case_id: str, medians: dict[str, tuple[float, float]], tol: Look
                      f"{key}_ratio": conv / orig}
         v.limit(f"{key}_ratio", conv / orig, tol, key="speed_ratio",
                 where=f"median original {orig * 1e3:.3f} ms, converted {conv * 1e3:.3f} ms")
+    return v
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def attack_effective(case_id: str, changed: np.ndarray, success_rate: float, must_change: bool,
+                     tol: Lookup) -> Verdict:
+    """An adversarial set tests something: its examples differ from their inputs where the
+    attack always moves them (an unchanged example means the attack did not run on it), and
+    the attack fools the original on at least `attack_success_floor` of them."""
+    unchanged = np.flatnonzero(~changed)
+    v = Verdict(case_id, "attack_effective",
+                {"n_samples": len(changed), "unchanged": len(unchanged),
+                 "success_rate_original": success_rate})
+    if must_change:
+        v.tolerances["unchanged"] = 0
+        if len(unchanged):
+            v.failures.append(
+                f"{case_id}: unchanged = {len(unchanged)} > 0 (the attack did not run on them), "
+                f"{len(unchanged)} of {len(changed)} adversarial examples equal their inputs, "
+                f"first {unchanged[:5].tolist()}")
+    bound, source = tol("attack_success_floor")
+    v.tolerances["attack_success_floor"] = bound
+    if not success_rate >= bound:
+        v.failures.append(f"{case_id}: success_rate_original = {success_rate:.4f} < floor "
+                          f"{bound:g} ({source}): the attack barely fools the original, so "
+                          f"comparing a conversion's robustness tests little")
+    return v
+
+
+def success_rate_preserved(case_id: str, labels: np.ndarray, ref_clean: np.ndarray,
+                           ref_adv: np.ndarray, got_clean: np.ndarray, got_adv: np.ndarray,
+                           tol: Lookup) -> Verdict:
+    """The attack's success rate on the converted model vs on the original, over the same
+    adversarial examples: those whose seed both classify correctly."""
+    before, after, n = metrics.success_rates(labels, ref_clean, ref_adv, got_clean, got_adv)
+    v = Verdict(case_id, "success_rate", {"success_rate_original": before,
+                                          "success_rate_converted": after,
+                                          "success_rate_delta": abs(after - before),
+                                          "n_samples": n, "n_seeds": len(labels)})
+    v.limit("success_rate_delta", abs(after - before), tol,
+            where=f"original {before:.4f} ({round(before * n) if n else 0} of {n}), converted "
+                  f"{after:.4f} ({round(after * n) if n else 0} of {n}; {n} of {len(labels)} "
+                  f"seeds classified correctly by both)")
+    return v
+
+
+def robustness_indicator(case_id: str, rates: dict[str, tuple[float, float]],
+                         tol: Lookup) -> Verdict:
+    """|R(m, c)| (convcheck.metrics.robustness_indicator) over the run's attacks on the model."""
+    r = metrics.robustness_indicator(rates)
+    v = Verdict(case_id, "robustness_indicator",
+                {"robustness_indicator": r, "attacks": sorted(rates),
+                 **{f"success_rate_{a}_original": o for a, (o, _) in rates.items()},
+                 **{f"success_rate_{a}_converted": c for a, (_, c) in rates.items()}})
+    v.limit("robustness_indicator", abs(r), tol, where=f"R = {r:+.4f} over " + ", ".join(
+        f"{a} {o:.4f} -> {c:.4f}" for a, (o, c) in sorted(rates.items())))
     return v

@@ -10,6 +10,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from convcheck.attacks import ATTACKS, PARAMS as ATTACK_PARAMS
+from convcheck.genetic import MAX_NEIGHBOURS
 from models import FRAMEWORKS, ZOO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +85,10 @@ class Profile:
     train: dict  # model -> HyperParams
     extra: dict  # sections read by later stages (attack, hypothesis)
 
+    def attack(self, name: str) -> dict:
+        """The parameters of attack `name` (validated when profiles.toml was read)."""
+        return self.extra["attack"][name]
+
 
 def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
     raw = _read_toml(path)
@@ -95,7 +101,7 @@ def _parse_profile(path, name, body) -> Profile:
     _unknown(path, name, body, _PROFILE_TYPES)
     for k, v in body.items():
         _check_type(path, name, k, v, _PROFILE_TYPES[k])
-    for k in ("seeds", "data", "train"):
+    for k in ("seeds", "data", "train", "attack"):
         if k not in body:
             raise ConfigError(f"{path}: [{name}] is missing {k!r}")
     seeds = body["seeds"]
@@ -136,8 +142,42 @@ def _parse_profile(path, name, body) -> Profile:
         _check_type(path, f"{name}.hypothesis", k, v, _HYPOTHESIS_TYPES[k])
         if v < 1:
             raise ConfigError(f"{path}: {name}.hypothesis.{k} must be >= 1, got {v}")
+    _check_attacks(path, name, body["attack"])
     extra = {k: body.get(k, {}) for k in ("attack", "hypothesis")}
     return Profile(name, body.get("description", ""), tuple(seeds), data, train, extra)
+
+
+def _check_attacks(path, name, attack) -> None:
+    """Every attack has its table, with known keys of the right types, positive numbers, and an
+    FGSM step for every image data set."""
+    _unknown(path, f"{name}.attack", attack, ATTACK_PARAMS)
+    for a, types in ATTACK_PARAMS.items():
+        where = f"{name}.attack.{a}"
+        params = attack.get(a)
+        if params is None:
+            raise ConfigError(f"{path}: {where} is missing (every profile runs every attack)")
+        _unknown(path, where, params, types)
+        missing = sorted(set(types) - set(params))
+        if missing:
+            raise ConfigError(f"{path}: {where} is missing {', '.join(missing)}")
+        for k, v in params.items():
+            _check_type(path, where, k, v, types[k])
+            if types[k] is not dict and not v > 0:
+                raise ConfigError(f"{path}: {where}.{k} must be > 0, got {v}")
+    images = sorted({s.dataset for s in ZOO.values() if s.kind == ATTACKS["fgsm"]})
+    eps = attack["fgsm"]["eps"]
+    _unknown(path, f"{name}.attack.fgsm.eps", eps, images)
+    for ds in images:
+        v = eps.get(ds)
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
+            raise ConfigError(f"{path}: {name}.attack.fgsm.eps.{ds} must be a number in (0, 1] "
+                              f"(inputs are in [0, 1]), got {v!r}")
+    if attack["genetic"]["neighbours"] > MAX_NEIGHBOURS:
+        raise ConfigError(f"{path}: {name}.attack.genetic.neighbours must be at most "
+                          f"{MAX_NEIGHBOURS}, got {attack['genetic']['neighbours']}")
+    if attack["genetic"]["max_modification"] > 1:
+        raise ConfigError(f"{path}: {name}.attack.genetic.max_modification is a share of a "
+                          f"review's words, at most 1, got {attack['genetic']['max_modification']}")
 
 
 def get_profile(name: str, path: Path = PROFILES_FILE) -> Profile:
@@ -169,10 +209,16 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     # float32 paths / float16 arithmetic (convcheck.regressions.Regression.tolerance).
     "regression_abs_max": (int, float),
     "regression_fp16_abs_max": (int, float),
+    # tests_conformance/test_robustness.py: adversarial sets made on the original, replayed on
+    # the conversion (convcheck.attacks); output errors there reuse the keys above.
+    "attack_success_floor": (int, float),
+    "success_rate_delta": (int, float),
+    "adversarial_disagreement": (int, float),
+    "robustness_indicator": (int, float),
 }
 # Keys that select the cases an override applies to.
 MATCH_KEYS = {"model": tuple(ZOO), "framework": FRAMEWORKS, "dataset": DATASET_NAMES,
-              "target": None, "profile": None}
+              "target": None, "profile": None, "attack": tuple(ATTACKS)}
 
 
 @dataclass(frozen=True)
@@ -229,7 +275,7 @@ def load_tolerances(path: Path = TOLERANCES_FILE, targets: tuple[str, ...] | Non
         match = {k: o[k] for k in MATCH_KEYS if k in o}
         if not match:
             raise ConfigError(f"{path}: {where} matches every case; name a model, framework, "
-                              f"dataset, target or profile")
+                              f"dataset, target, profile or attack")
         for k, v in match.items():
             valid = MATCH_KEYS[k] if k != "target" else targets
             if valid is not None and v not in valid:

@@ -67,3 +67,26 @@ def label_disagreement(ref: np.ndarray, got: np.ndarray) -> tuple[float, np.ndar
     """Share of samples whose predicted class differs, and their indices."""
     differ = np.flatnonzero(np.argmax(ref, axis=1) != np.argmax(got, axis=1))
     return len(differ) / len(ref), differ
+
+
+def attack_success_rate(probs_adv: np.ndarray, labels: np.ndarray) -> float:
+    """Share of adversarial examples a model labels other than their seed's true label."""
+    return float(np.mean(np.argmax(probs_adv, axis=1) != labels))
+
+
+def success_rates(labels: np.ndarray, ref_clean: np.ndarray, ref_adv: np.ndarray,
+                  got_clean: np.ndarray, got_adv: np.ndarray) -> tuple[float, float, int]:
+    """Attack success rate on the original and on the converted model, over the adversarial
+    examples whose seed both classify correctly (the study's sample), and how many those are."""
+    both = (np.argmax(ref_clean, axis=1) == labels) & (np.argmax(got_clean, axis=1) == labels)
+    if not both.any():
+        return float("nan"), float("nan"), 0
+    return (attack_success_rate(ref_adv[both], labels[both]),
+            attack_success_rate(got_adv[both], labels[both]), int(both.sum()))
+
+
+def robustness_indicator(rates: dict[str, tuple[float, float]]) -> float:
+    """R(m, c): the mean, over the attacks of the run, of the converted model's attack success
+    rate minus the original's (rates: attack -> (original, converted)). 0: as robust as the
+    original; > 0: the conversion is easier to fool; < 0: harder."""
+    return float(np.mean([conv - orig for orig, conv in rates.values()]))

@@ -7,20 +7,21 @@ on disk across processes.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from convcheck import convert, data, frameworks, train
+from convcheck import attacks, convert, data, frameworks, genetic, train
 from convcheck.cache import cached, key_of
 from convcheck.cases import Case
 from convcheck.config import Profile, Target
 from convcheck.predictors import load_converted, predict_all
-from models import ROOT as MODELS_ROOT, ModelSpec, get_spec
+from models import ROOT as MODELS_ROOT, VOCAB_SIZE, ModelSpec, get_spec
 
 _CODE_ROOT = Path(__file__).resolve().parent
 
@@ -89,6 +90,22 @@ class Converted:
 
 
 @dataclass
+class Attacked:
+    """A model (an original or a conversion) and an attack made on its original."""
+
+    model: Original | Converted
+    attack: str
+
+    @property
+    def case(self) -> Case:
+        return replace(self.model.case, attack=self.attack)
+
+    @property
+    def id(self) -> str:
+        return self.case.id
+
+
+@dataclass
 class Workbench:
     profile: Profile
     data_dir: Path | None
@@ -99,6 +116,8 @@ class Workbench:
     _originals: dict = field(default_factory=dict)
     _converted: dict = field(default_factory=dict)
     _outputs: dict = field(default_factory=dict)
+    _adversarial: dict = field(default_factory=dict)
+    _neighbours: dict = field(default_factory=dict)
 
     @cached_property
     def versions(self) -> dict[str, str]:
@@ -189,3 +208,57 @@ class Workbench:
             x, _ = self.test_set(spec, fw)
             self._outputs[model.id] = predict_all(model.predictor, x)
         return self._outputs[model.id]
+
+    # ------------------------------------------------------------------ adversarial robustness
+
+    def neighbours(self, dataset: str) -> np.ndarray:
+        """Each word id's nearest words, from word vectors learned on the training texts
+        (convcheck.genetic): the genetic attack's substitution candidates."""
+        if dataset not in self._neighbours:
+            ds = self.dataset(dataset)
+            vectors = genetic.cooccurrence_vectors(ds.x_train, VOCAB_SIZE)
+            self._neighbours[dataset] = genetic.nearest_neighbours(vectors, k=genetic.MAX_NEIGHBOURS)
+        return self._neighbours[dataset]
+
+    def adversarial(self, original: Original, attack: str) -> attacks.AdversarialSet:
+        """The adversarial set `attack` makes on `original` (made once, cached on disk)."""
+        key = (original.id, attack)
+        if key not in self._adversarial:
+            self._adversarial[key] = self._attack(original, attack)
+        return self._adversarial[key]
+
+    def _attack(self, original: Original, attack: str) -> attacks.AdversarialSet:
+        params = self.profile.attack(attack)
+        parts = {"original": key_of(original.cache_parts), "attack": attack, "params": params,
+                 "versions": self.versions,
+                 "code": _source_digest(_CODE_ROOT / "attacks.py", _CODE_ROOT / "genetic.py")}
+        entry = self.cache_dir / "attacks" / f"{original.id}-{self.profile.name}.{attack}"
+        info_file = "info.json"
+
+        def build(tmp: Path) -> None:
+            self.log(f"attacking {original.id} with {attack} ({params})")
+            x, y = self.test_set(original.spec, original.framework)
+            adv = attacks.make(attack, original, x, y, self.outputs(original), params,
+                               seed=original.seed,
+                               neighbours=lambda: self.neighbours(original.spec.dataset),
+                               log=self.log)
+            adv.save(tmp)
+            (tmp / info_file).write_text(json.dumps(adv.info, indent=1))
+            self.log(f"attacked {original.id} with {attack}: {len(adv.x)} samples in "
+                     f"{adv.info['seconds']:.1f}s")
+
+        cached(entry, parts, build, self.log)
+        info = json.loads((entry / info_file).read_text())
+        return attacks.AdversarialSet.load(entry, attack, info)
+
+    def adversarial_outputs(self, model: Original | Converted, attack: str
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs of a model on the seeds and on the adversarial examples of `attack` made on
+        its original (computed once)."""
+        key = (model.id, attack)
+        if key not in self._outputs:
+            original = getattr(model, "original", model)
+            adv = self.adversarial(original, attack)
+            self._outputs[key] = (predict_all(model.predictor, adv.x),
+                                  predict_all(model.predictor, adv.x_adv))
+        return self._outputs[key]

@@ -1,0 +1,256 @@
+"""Adversarial sets made on a trained original, to be replayed on its conversions (the study's RQ3).
+
+An attack runs once per original model (cached like a trained model); every conversion of that
+model is then judged on the same adversarial inputs. Image classifiers get two attacks through
+adversarial-robustness-toolbox (ART): FGSM, white-box, through ART's PyTorch and TensorFlow
+estimators, and the decision-based Boundary attack, which only sees labels. Text classifiers get
+the genetic word-substitution attack of convcheck.genetic.
+
+Inputs and adversarial examples are in the original's own layout (NCHW for PyTorch, NHWC for
+Keras, token ids for text), which is also the layout its conversions take.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from convcheck import frameworks
+
+# attack -> the kind of model it applies to (ModelSpec.kind)
+ATTACKS = {"fgsm": "cnn", "boundary": "cnn", "genetic": "rnn"}
+# Each attack's parameters in a profile's `attack.<name>` table (profiles.toml), with their types.
+# Every attack takes n_samples: the test samples attacked per original model.
+_NUM = (int, float)
+PARAMS: dict[str, dict] = {
+    "fgsm": {"n_samples": int, "eps": dict},  # eps: L-inf step per image data set
+    "boundary": {"n_samples": int, "max_iter": int, "num_trial": int, "sample_size": int,
+                 "delta": _NUM, "epsilon": _NUM},
+    "genetic": {"n_samples": int, "population": int, "generations": int, "neighbours": int,
+                "max_modification": _NUM, "min_words": int, "max_words": int},
+}
+# Attacks whose every example must differ from its input: ART's Boundary attack returns an input
+# unchanged when it cannot start, and FGSM leaves it unchanged where the loss gradient is zero.
+MUST_CHANGE = ("fgsm", "boundary")
+
+
+PROGRESS_S = 30.0
+
+
+class AttackError(RuntimeError):
+    """An attack could not be run as configured (bad parameters, too few usable samples)."""
+
+
+def attacks_for(kind: str) -> tuple[str, ...]:
+    return tuple(a for a, k in ATTACKS.items() if k == kind)
+
+
+@dataclass
+class AdversarialSet:
+    """Seeds taken from the test set, the adversarial examples made from them on the original,
+    and what the attack reported (per attack: parameters, perturbation sizes, queries, time)."""
+
+    attack: str
+    indices: np.ndarray  # test-set indices of the seeds
+    x: np.ndarray  # the seeds, in the original's layout
+    x_adv: np.ndarray
+    labels: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    FILE = "adversarial.npz"
+
+    @property
+    def changed(self) -> np.ndarray:
+        """Per sample: does the adversarial example differ from its seed?"""
+        return (self.x_adv != self.x).reshape(len(self.x), -1).any(axis=1)
+
+    def save(self, directory: Path) -> None:
+        np.savez_compressed(directory / self.FILE, indices=self.indices, x=self.x,
+                            x_adv=self.x_adv, labels=self.labels)
+
+    @classmethod
+    def load(cls, directory: Path, attack: str, info: dict) -> "AdversarialSet":
+        with np.load(directory / cls.FILE) as f:
+            return cls(attack, f["indices"], f["x"], f["x_adv"], f["labels"], info)
+
+
+def select_seeds(probs: np.ndarray, labels: np.ndarray, n: int,
+                 usable: np.ndarray | None = None) -> np.ndarray:
+    """The first n test samples (in the test set's seeded order) the original classifies
+    correctly, among those `usable` for the attack (e.g. reviews of 10-100 words)."""
+    ok = np.argmax(probs, axis=1) == labels
+    if usable is not None:
+        ok &= usable
+    chosen = np.flatnonzero(ok)[:n]
+    if len(chosen) == 0:
+        raise AttackError("no test sample is both correctly classified and usable for the attack")
+    return chosen
+
+
+# --------------------------------------------------------------------------- image attacks
+
+
+def _torch_logits_classifier(model, spec):
+    """ART's PyTorch estimator on the model's logits: the softmax saturates in float32, so a
+    confident sample's loss gradient through the probabilities is exactly zero and FGSM would
+    leave it unchanged."""
+    torch = frameworks.torch()
+    from art.estimators.classification import PyTorchClassifier
+
+    class Logits(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m.logits(x.float())
+
+    return PyTorchClassifier(Logits(model.eval()), loss=torch.nn.CrossEntropyLoss(),
+                             input_shape=spec.framework_input_shape("pytorch"),
+                             nb_classes=spec.num_classes, clip_values=(0.0, 1.0),
+                             device_type="cpu")
+
+
+def _keras_logits_classifier(model, spec):
+    """ART's TensorFlow v2 estimator on the model's logits (see _torch_logits_classifier): the
+    last Dense layer rebuilt without its softmax, sharing every other layer."""
+    keras, tf = frameworks.keras(), frameworks.tf()
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    last = model.layers[-1]
+    cfg = last.get_config() | {"activation": "linear", "name": f"{last.name}_logits"}
+    dense = type(last).from_config(cfg)
+    logits = keras.Model(model.inputs, dense(last.input))
+    dense.set_weights(last.get_weights())
+    return TensorFlowV2Classifier(
+        logits, nb_classes=spec.num_classes, input_shape=spec.framework_input_shape("keras"),
+        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        clip_values=(0.0, 1.0))
+
+
+def fgsm(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
+         eps: float, batch_size: int = 64) -> tuple[np.ndarray, dict]:
+    """Untargeted FGSM (L-inf, step eps) against the true labels, through ART's estimator for
+    the original's framework."""
+    from art.attacks.evasion import FastGradientMethod
+
+    make = _torch_logits_classifier if framework == "pytorch" else _keras_logits_classifier
+    est = make(predictor.model, spec)
+    attack = FastGradientMethod(est, norm=np.inf, eps=eps, batch_size=batch_size)
+    x_adv = attack.generate(x=x.astype(np.float32), y=labels).astype(np.float32)
+    return x_adv, {"eps": eps}
+
+
+def boundary(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
+             starts: np.ndarray, seed: int, **params) -> tuple[np.ndarray, dict]:
+    """Untargeted Boundary attack (Brendel et al. 2018) through ART, on the model's decisions
+    only: the original is wrapped as ART's BlackBoxClassifier.
+
+    Each walk starts from `starts` (a test image the original labels differently) rather than
+    ART's unseeded random draw: the run is reproducible and no walk fails to start."""
+    from art.attacks.evasion import BoundaryAttack
+    from art.estimators.classification import BlackBoxClassifier
+
+    def predict(batch):
+        # numpy 2 keeps ART's float64 step sizes: feed the model the float32 it was built for
+        return predictor.predict(np.asarray(batch, dtype=np.float32))
+
+    est = BlackBoxClassifier(predict, spec.framework_input_shape(framework), spec.num_classes,
+                             clip_values=(0.0, 1.0))
+    attack = BoundaryAttack(est, targeted=False, verbose=False, **params)
+    np.random.seed(seed)  # ART's orthogonal steps draw from numpy's global generator
+    x_adv = attack.generate(x=x.astype(np.float32), x_adv_init=starts.astype(np.float32))
+    return x_adv.astype(np.float32), dict(params)
+
+
+def boundary_starts(probs: np.ndarray, x_pool: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """For each seed, the nearest (L2) test image the original labels differently."""
+    pred = np.argmax(probs, axis=1)
+    flat = x_pool.reshape(len(x_pool), -1)
+    out = np.empty((len(seeds), *x_pool.shape[1:]), dtype=x_pool.dtype)
+    for i, s in enumerate(seeds):
+        other = np.flatnonzero(pred != pred[s])
+        if len(other) == 0:
+            raise AttackError("the original labels every test image alike: Boundary cannot start")
+        d = ((flat[other] - flat[s]) ** 2).sum(axis=1)
+        out[i] = x_pool[other[np.argmin(d)]]
+    return out
+
+
+# --------------------------------------------------------------------------- one entry point
+
+
+def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: np.ndarray,
+         params: dict, *, seed: int, neighbours: Callable[[], np.ndarray] | None = None,
+         log: Callable[[str], None] = print) -> AdversarialSet:
+    """Attack `original` (a workbench Original) on test samples it classifies correctly.
+
+    x_test/y_test: the test set in the original's layout; probs: the original's outputs on it;
+    params: the profile's attack table; neighbours(): the word-neighbour table (text only)."""
+    from convcheck import genetic
+
+    spec, fw, predictor = original.spec, original.framework, original.predictor
+    if ATTACKS[attack] != spec.kind:
+        raise AttackError(f"{attack} attacks {ATTACKS[attack]} models; {spec.name} is a {spec.kind}")
+    params = dict(params)
+    n = params.pop("n_samples")
+    usable = None
+    if attack == "genetic":
+        gp = genetic.GeneticParams(**params)
+        words = (x_test != genetic.PAD_ID).sum(axis=1)
+        usable = (words >= gp.min_words) & (words <= gp.max_words)
+    seeds = select_seeds(probs, y_test, n, usable)
+    if len(seeds) < n:
+        log(f"{attack} on {original.id}: only {len(seeds)} of the {n} samples asked for are "
+            f"correctly classified and usable")
+    x, y = x_test[seeds], y_test[seeds]
+    info: dict = {"params": params, "n_asked": n, "n_seeds": len(seeds), "seed": seed}
+    t0 = time.perf_counter()
+    chunks = np.array_split(np.arange(len(seeds)), min(len(seeds), 10))
+    outs: list[np.ndarray] = []
+    last = [t0]
+
+    def progress(done: int) -> None:  # long attacks report every PROGRESS_S seconds
+        now = time.perf_counter()
+        if now - last[0] >= PROGRESS_S and done < len(seeds):
+            last[0] = now
+            log(f"{attack} on {original.id}: {done}/{len(seeds)} samples, {now - t0:.0f}s")
+
+    if attack == "fgsm":
+        x_adv, _ = fgsm(predictor, spec, fw, x, y, eps=params["eps"][spec.dataset])
+        info["eps"] = params["eps"][spec.dataset]
+    elif attack == "boundary":
+        starts = boundary_starts(probs, x_test, seeds)
+        for i, c in enumerate(chunks):
+            outs.append(boundary(predictor, spec, fw, x[c], y[c], starts=starts[c],
+                                 seed=seed + i, **params)[0])
+            progress(int(c[-1]) + 1)
+        x_adv = np.concatenate(outs)
+        info["start"] = perturbation_sizes(x, starts)
+    else:
+        rng, table = np.random.default_rng(seed), neighbours()[:, :gp.neighbours]
+        results = []
+        for c in chunks:
+            results += [genetic.attack(predictor.predict, x[i], int(y[i]), table, gp, rng)
+                        for i in c]
+            progress(int(c[-1]) + 1)
+        x_adv = np.stack([r.x_adv for r in results])
+        done = [r for r in results if r.success]
+        info |= {"successes": len(done), "discarded": sum(r.discarded for r in results),
+                 "modification_rate_mean": float(np.mean([r.modification_rate for r in done]))
+                 if done else None,
+                 "queries_mean": float(np.mean([r.queries for r in results]))}
+    info["seconds"] = time.perf_counter() - t0
+    if spec.kind == "cnn":
+        info["perturbation"] = perturbation_sizes(x, x_adv)
+    return AdversarialSet(attack, seeds, x, x_adv.astype(x.dtype), y, info)
+
+
+def perturbation_sizes(x: np.ndarray, x_adv: np.ndarray) -> dict:
+    d = (x_adv.astype(np.float64) - x).reshape(len(x), -1)
+    return {"linf_mean": float(np.abs(d).max(axis=1).mean()),
+            "l2_mean": float(np.sqrt((d ** 2).sum(axis=1)).mean())}
+
