@@ -15,8 +15,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from convcheck.convert import INPUT_NAME, OUTPUT_NAME
 
-# The checks of tests_conformance/test_equivalence.py, by Verdict.check, in table order.
-CHECKS = ("outputs_finite", "output_equivalence", "label_disagreement", "accuracy_preserved")
 
 
 def _save(model: onnx.ModelProto, dst) -> Path:
@@ -138,24 +136,46 @@ def swap_input_hw(src, dst, layout: str | None = None) -> Path:
     return _save(model, dst)
 
 
-def caught_by_table(rows: dict) -> str:
-    """A markdown table: for each case id, its verdicts (the checks above) -> what failed."""
-    head = ["case", *CHECKS, "failing metrics", "abs_max", "label disagreement",
-            "accuracy (original -> converted)"]
+def _merged(measured: list[dict]) -> dict:
+    return {k: v for m in measured for k, v in m.items()}
+
+
+def worst(key: str, fmt: str):
+    """A figure: the largest `key` over the verdicts that measured it."""
+    def cell(measured: list[dict]) -> str:
+        values = [m[key] for m in measured if key in m]
+        return format(max(values, key=abs), fmt) if values else "-"
+    return cell
+
+
+# The figures the equivalence battery reports beside its verdicts.
+EQUIVALENCE_FIGURES = {
+    "abs_max": worst("abs_max", ".3g"),
+    "label disagreement": lambda ms: (
+        f"{m['label_disagreement']:.4f} ({m['n_disagree']}/{m['n_samples']})"
+        if "label_disagreement" in (m := _merged(ms)) else "-"),
+    "accuracy (original -> converted)": lambda ms: (
+        f"{m['accuracy_original']:.4f} -> {m['accuracy_converted']:.4f}"
+        if "accuracy_original" in (m := _merged(ms)) else "-"),
+}
+
+
+def caught_by_table(rows: dict, figures: dict = EQUIVALENCE_FIGURES) -> str:
+    """A markdown table: for each case id, its verdicts -> what failed, and `figures` (header ->
+    cell from the verdicts' measured dicts). A check judged several times (once per attack)
+    fails if any of its verdicts does."""
+    checks = list(dict.fromkeys(v.check for verdicts in rows.values() for v in verdicts))
+    head = ["case", *checks, "failing metrics", *figures]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for case_id, verdicts in rows.items():
-        by_check = {v.check: v for v in verdicts}
-        m = {k: val for v in verdicts for k, val in v.measured.items()}
-        failed = sorted(set().union(*(v.failed_metrics() for v in verdicts)))
         cells = [case_id]
-        cells += ["-" if c not in by_check else "pass" if by_check[c].passed else "**FAIL**"
-                  for c in CHECKS]
-        cells += [", ".join(failed) or "none",
-                  f"{m['abs_max']:.3g}" if "abs_max" in m else "-",
-                  (f"{m['label_disagreement']:.4f} ({m['n_disagree']}/{m['n_samples']})"
-                   if "label_disagreement" in m else "-"),
-                  (f"{m['accuracy_original']:.4f} -> {m['accuracy_converted']:.4f}"
-                   if "accuracy_original" in m else "-")]
+        for c in checks:
+            judged = [v for v in verdicts if v.check == c]
+            cells.append("-" if not judged else "pass" if all(v.passed for v in judged)
+                         else "**FAIL**")
+        failed = sorted(set().union(*(v.failed_metrics() for v in verdicts)))
+        measured = [v.measured for v in verdicts]
+        cells += [", ".join(failed) or "none", *(cell(measured) for cell in figures.values())]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -114,6 +114,7 @@ def summary(records: list[dict], info: dict) -> str:
                            "rel mean", "disagreement %", "verdict"], rows))
 
     out += _performance_tables(records)
+    out += _robustness_tables(records)
 
     rows = [[r["model"], r["framework"], str(r["seed"]), f"{r['measured']['accuracy']:.4f}",
              str(r["tolerances"].get("accuracy_floor")), "pass" if r["passed"] else "FAIL"]
@@ -164,6 +165,65 @@ def _performance_tables(records: list[dict]) -> list[str]:
         out.append(_table("Table IV — size on disk (MB, every file of the artifact)",
                           ["model", "framework", "target", "original", "converted", "ratio",
                            "verdict"], rows))
+    return out
+
+
+def _robustness_tables(records: list[dict]) -> list[str]:
+    """Figs 3-4 (attack success rate before/after), Tables V/VI (disagreement and output error
+    on the adversarial sets) and Table VII (robustness indicator), mean (std) over seeds."""
+    out = []
+
+    def by_attack(check):
+        groups = defaultdict(list)
+        for r in records:
+            if r["check"] == check:
+                groups[(r["model"], r["framework"], r.get("target") or "", r.get("attack") or "")
+                       ].append(r)
+        return dict(sorted(groups.items()))
+
+    rows = []
+    for key, rs in by_attack("success_rate").items():
+        m = [r["measured"] for r in rs]
+        rows.append([*key, _mean_std([x["n_samples"] for x in m], ".0f"),
+                     _mean_std([x["success_rate_original"] * 100 for x in m], ".1f"),
+                     _mean_std([x["success_rate_converted"] * 100 for x in m], ".1f"),
+                     _mean_std([x["success_rate_delta"] * 100 for x in m], ".1f"), _status(rs)])
+    if rows:
+        out.append(_table("Figures 3, 4 — attack success rate (%) on the original and the "
+                          "converted model, same adversarial examples",
+                          ["model", "framework", "target", "attack", "samples", "original",
+                           "converted", "|Δ|", "verdict"], rows))
+    eq, dis = by_attack("adversarial_output_equivalence"), by_attack("adversarial_disagreement")
+    rows = []
+    for key in sorted(set(eq) | set(dis)):
+        m = [r["measured"] for r in eq.get(key, [])]
+        d = [r["measured"]["adversarial_disagreement"] * 100 for r in dis.get(key, [])]
+        rows.append([*key, _mean_std(d, ".2f"), _mean_std([x["abs_max"] for x in m], ".2e"),
+                     _mean_std([x["abs_mean"] for x in m], ".2e"),
+                     _status(eq.get(key, []) + dis.get(key, []))])
+    if rows:
+        out.append(_table("Tables V, VI — on the adversarial sets: label disagreement between "
+                          "original and converted model, and output error",
+                          ["model", "framework", "target", "attack", "disagreement %",
+                           "abs max", "abs mean", "verdict"], rows))
+    rows = []
+    for (model, fw, target), rs in _group(records, "robustness_indicator").items():
+        m = [r["measured"] for r in rs]
+        rows.append([model, fw, target, ", ".join(m[0]["attacks"]),
+                     _mean_std([x["robustness_indicator"] for x in m], "+.4f"), _status(rs)])
+    if rows:
+        out.append(_table("Table VII — robustness indicator R(m, c): mean over the attacks of "
+                          "(success rate on the conversion - on the original); 0 = as robust",
+                          ["model", "framework", "target", "attacks", "R", "verdict"], rows))
+    rows = [[r["model"], r["framework"], str(r["seed"]), r["attack"],
+             str(r["measured"]["n_samples"]), str(r["measured"]["unchanged"]),
+             f"{r['measured']['success_rate_original'] * 100:.1f}",
+             "pass" if r["passed"] else "FAIL"]
+            for r in records if r["check"] == "attack_effective"]
+    if rows:
+        out.append(_table("Adversarial sets made on the originals",
+                          ["model", "framework", "seed", "attack", "samples", "unchanged",
+                           "success % on the original", "verdict"], rows))
     return out
 
 

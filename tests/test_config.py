@@ -14,6 +14,7 @@ import pytest
 from convcheck import config
 from convcheck.config import (MATCH_KEYS, TOLERANCE_KEYS, ConfigError, HyperParams, get_profile,
                               load_profiles, load_targets, load_tolerances, select_targets)
+from minimal_profile import minimal_profile
 from models import FRAMEWORKS, ZOO
 
 ALL_TARGETS = ("onnx", "onnx-legacy")
@@ -124,11 +125,7 @@ def test_missing_file_is_a_config_error(tmp_path, loader):
 
 
 def _profile_text(name: str = "p") -> str:
-    lines = [f"[{name}]", 'description = "test"', "seeds = [0, 1]",
-             "data.mnist = { n_train = 10, n_test = 5 }", "data.cifar10 = {}", "data.imdb = {}"]
-    for model in ZOO:
-        lines.append(f'train.{model} = {{ optimizer = "sgd", lr = 0.05, batch_size = 64, epochs = 1 }}')
-    return "\n".join(lines) + "\n"
+    return minimal_profile(name)
 
 
 def test_minimal_profile_parses(tmp_path):
@@ -501,3 +498,45 @@ def test_unknown_target_name_lists_the_valid_ones(tmp_path):
     msg = raises(select_targets, "onnx,onnx-legcy", match="unknown target 'onnx-legcy'")
     for name in ALL_TARGETS:
         assert name in msg
+
+
+# --------------------------------------------------------------------------- attack tables
+
+
+def test_shipped_profiles_run_every_attack():
+    for name, p in load_profiles().items():
+        for attack in config.ATTACK_PARAMS:
+            assert p.attack(attack)["n_samples"] >= 1, (name, attack)
+    assert get_profile("paper").attack("boundary")["max_iter"] == 5000  # ART's default
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ("attack.genetic = {", "#", r"p\.attack\.genetic is missing \(every profile runs every attack\)"),
+    ("attack.fgsm = {", "attack.pgd = { n_samples = 1 }\n#",
+     r"unknown key p\.attack\.pgd; valid keys: boundary, fgsm, genetic"),
+    ("max_iter = 3,", "max_iters = 3,", r"unknown key p\.attack\.boundary\.max_iters; valid keys: "),
+    ("max_iter = 3,", "", r"p\.attack\.boundary is missing max_iter"),
+    ("max_iter = 3,", "max_iter = 3.5,", r"p\.attack\.boundary\.max_iter must be int"),
+    ("max_iter = 3,", "max_iter = 0,", r"p\.attack\.boundary\.max_iter must be > 0, got 0"),
+    ("cifar10 = 0.01", "cifar10 = 2", r"p\.attack\.fgsm\.eps\.cifar10 must be a number in \(0, 1\]"),
+    ("cifar10 = 0.01", "cifar = 0.01", r"unknown key p\.attack\.fgsm\.eps\.cifar; valid keys: "
+                                       r"cifar10, mnist"),
+    (", cifar10 = 0.01", "", r"p\.attack\.fgsm\.eps\.cifar10 must be a number in \(0, 1\] .*got None"),
+    ("neighbours = 4", "neighbours = 33", r"genetic\.neighbours must be at most 32, got 33"),
+    ("max_modification = 0.25", "max_modification = 25",
+     r"max_modification is a share of a review's words, at most 1, got 25"),
+])
+def test_bad_attack_table(tmp_path, old, new, match):
+    text = _profile_text()
+    assert old in text
+    raises(load_profiles, write(tmp_path, text.replace(old, new, 1)), match=match)
+
+
+def test_override_can_match_an_attack(tmp_path):
+    t = tolerances(tmp_path, '[default]\nabs_p99 = 1e-6\n[[override]]\nattack = "boundary"\n'
+                             'abs_p99 = 1e-5\nreason = "near the boundary"\n')
+    assert t.lookup("abs_p99", model="lenet5", attack="boundary")[0] == 1e-5
+    assert t.lookup("abs_p99", model="lenet5", attack="fgsm")[0] == 1e-6
+    raises(tolerances, tmp_path, '[default]\nabs_p99 = 1e-6\n[[override]]\nattack = "pgd"\n'
+                                 'abs_p99 = 1e-5\nreason = "x"\n',
+           match=r"override\[0\]\.attack = 'pgd' is unknown; valid: fgsm, boundary, genetic")

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, find, given, settings, strategies as st
 from convcheck import properties, strategies
 from convcheck.config import ConfigError, load_profiles
 from convcheck.strategies import IMAGE_KINDS, TOKEN_KINDS, Image, Tokens
-from models import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE, ZOO, get_spec
+from minimal_profile import minimal_profile
+from models import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE, get_spec
 
 FAST = settings(max_examples=40, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -196,10 +197,7 @@ def test_run_property_shrinks_saves_and_words_a_counterexample(tmp_path):
 
 
 def _profile(extra: str = "") -> str:
-    lines = ["[p]", "seeds = [0]", extra, "data.mnist = {}", "data.cifar10 = {}", "data.imdb = {}"]
-    lines += [f'train.{m} = {{ optimizer = "sgd", lr = 0.1, batch_size = 8, epochs = 1 }}'
-              for m in ZOO]
-    return "\n".join(lines) + "\n"
+    return minimal_profile(seeds="[0]", lines=(extra,), mnist="{}", lr=0.1, batch_size=8)
 
 
 def test_shipped_profiles_size_the_property_tests():
