@@ -16,7 +16,6 @@ from onnx import TensorProto, helper, numpy_helper
 from convcheck.convert import INPUT_NAME, OUTPUT_NAME
 
 
-
 def _save(model: onnx.ModelProto, dst) -> Path:
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(dst))

@@ -20,6 +20,8 @@ DEFAULTS = {
     "accuracy_floor": 0.60, "abs_max": 1e-5, "abs_mean": 1e-6, "abs_p99": 1e-6,
     "rel_max": 1e-2, "rel_mean": 1e-4, "rel_floor": 1e-6, "ptol_atol": 1e-6, "ptol_rtol": 1e-4,
     "ptol_budget": 0.0, "label_disagreement": 0.0, "accuracy_delta": 0.0,
+    "attack_success_floor": 0.05, "success_rate_delta": 0.0, "adversarial_disagreement": 0.0,
+    "robustness_indicator": 0.0,
 }
 
 
@@ -288,3 +290,71 @@ def test_accuracy_floor():
     assert checks.accuracy_floor("c", wrong, labels, fake_tol(accuracy_floor=0.5)).passed
     assert checks.accuracy_floor("c", p, labels, fake_tol()).passed
 
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def onehot(labels, classes=3):
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+LABELS = np.array([0, 1, 2, 0, 1])
+CLEAN = onehot(LABELS)  # both models classify every seed correctly
+
+
+def test_success_rates_count_seeds_both_models_classify_correctly():
+    ref_adv = onehot([1, 1, 2, 1, 1])  # fooled on samples 0 and 3: 2 of 5
+    got_clean = onehot([0, 1, 2, 0, 0])  # the conversion gets seed 4 wrong: left out
+    got_adv = onehot([1, 1, 0, 0, 1])  # fooled on 0 and 2 of the other four
+    before, after, n = metrics.success_rates(LABELS, CLEAN, ref_adv, got_clean, got_adv)
+    assert (before, after, n) == (0.5, 0.5, 4)
+    assert math.isnan(metrics.success_rates(LABELS, CLEAN, ref_adv, onehot([1, 0, 0, 1, 0]),
+                                            got_adv)[0])
+
+
+def test_robustness_indicator_is_the_mean_success_rate_change():
+    assert metrics.robustness_indicator({"fgsm": (0.2, 0.3), "boundary": (1.0, 0.9)}) == 0.0
+    assert metrics.robustness_indicator({"fgsm": (0.2, 0.5), "boundary": (1.0, 1.0)}) == \
+        pytest.approx(0.15)
+
+
+def test_success_rate_preserved_words_the_change():
+    ref_adv, got_adv = onehot([1, 1, 2, 0, 1]), onehot([1, 0, 2, 0, 1])
+    v = checks.success_rate_preserved("m-onnx-fgsm", LABELS, CLEAN, ref_adv, CLEAN, got_adv,
+                                      fake_tol())
+    assert not v.passed and v.measured["success_rate_delta"] == pytest.approx(0.2)
+    assert v.failures == ["m-onnx-fgsm: success_rate_delta = 0.2 > 0 (default), original 0.2000 "
+                          "(1 of 5), converted 0.4000 (2 of 5; 5 of 5 seeds classified correctly "
+                          "by both)"]
+    assert checks.success_rate_preserved("m", LABELS, CLEAN, ref_adv, CLEAN, ref_adv,
+                                         fake_tol()).passed
+
+
+def test_robustness_indicator_check():
+    rates = {"fgsm": (0.25, 0.5), "boundary": (1.0, 1.0)}
+    v = checks.robustness_indicator("m-onnx", rates, fake_tol())
+    assert v.failures == ["m-onnx: robustness_indicator = 0.125 > 0 (default), R = +0.1250 over "
+                          "boundary 1.0000 -> 1.0000, fgsm 0.2500 -> 0.5000"]
+    assert checks.robustness_indicator("m-onnx", rates, fake_tol(robustness_indicator=0.2)).passed
+    assert v.measured["success_rate_fgsm_converted"] == 0.5
+
+
+def test_attack_effective():
+    changed = np.array([True, False, True, False])
+    v = checks.attack_effective("m-boundary", changed, 0.5, True, fake_tol())
+    assert v.failures == ["m-boundary: unchanged = 2 > 0 (the attack did not run on them), 2 of 4 "
+                          "adversarial examples equal their inputs, first [1, 3]"]
+    assert checks.attack_effective("m-genetic", changed, 0.5, False, fake_tol()).passed
+    v = checks.attack_effective("m-fgsm", np.ones(4, bool), 0.0, True, fake_tol())
+    assert [f.split(" =")[0] for f in v.failures] == ["m-fgsm: success_rate_original"]
+
+
+def test_adversarial_variants_name_their_check_and_metric():
+    v = checks.label_agreement("m", CLEAN, onehot([0, 1, 2, 1, 1]), fake_tol(),
+                               metric="adversarial_disagreement")
+    assert v.check == "adversarial_disagreement" and "adversarial_disagreement" in v.measured
+    assert v.failures == ["m: adversarial_disagreement = 0.2 > 0 (default), 1 of 5 samples, "
+                          "first [3]"]
+    v = checks.output_equivalence("m", REF, GOT, fake_tol(), check="adversarial_output_equivalence")
+    assert v.check == "adversarial_output_equivalence" and "abs_max" in v.failed_metrics()

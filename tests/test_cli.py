@@ -94,13 +94,16 @@ def test_collection_ids_and_no_training():
                      "test_output_equivalence[lenet5-pytorch-onnx-s0]",
                      "test_output_equivalence[lenet5-keras-onnx-s0]",
                      "test_output_equivalence[lenet5-pytorch-onnx-legacy-s0]",
-                     "test_converts[lenet5-pytorch-onnx-s0]"):
+                     "test_converts[lenet5-pytorch-onnx-s0]",
+                     "test_attack_effective[lenet5-keras-s0-boundary]",
+                     "test_success_rate_preserved[lenet5-pytorch-onnx-s0-fgsm]",
+                     "test_robustness_indicator[lenet5-pytorch-onnx-s0]"):
         assert expected in got, got
     # smoke: one seed; onnx converts both frameworks, onnx-legacy only pytorch
     cases = {i.split("[", 1)[1].rstrip("]") for i in got}
     assert {"lenet5-pytorch-onnx-s0", "lenet5-keras-onnx-s0",
             "lenet5-pytorch-onnx-legacy-s0"} <= cases, cases
-    assert all(c.startswith("lenet5-") and c.endswith("-s0") for c in cases), cases
+    assert all(re.fullmatch(r"lenet5-.*-s0(-fgsm|-boundary)?", c) for c in cases), cases
     assert "keras-onnx-legacy" not in proc.stdout
     # nothing was trained, converted or loaded
     assert not re.search(r"^.*\btraining\b", out, flags=re.M | re.I), out
@@ -117,6 +120,17 @@ def test_marker_selection():
          "accuracy_preserved")}, got
     assert all("[lenet5-keras-" in i for i in got), got
     assert re.search(rf"{len(got)}/\d+ tests collected \(\d+ deselected\)", proc.stdout), proc.stdout
+
+
+def test_attack_markers_select_robustness_cases():
+    proc = collect("-m", "genetic and onnx", "--targets", "onnx")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = ids(proc)
+    assert got and all(re.search(r"\[(lstm|gru)-(pytorch|keras)-onnx-s0-genetic\]$", i)
+                       for i in got), got
+    assert {i.split("[")[0] for i in got} == {
+        "test_success_rate_preserved", "test_adversarial_agreement",
+        "test_adversarial_output_equivalence"}, got
 
 
 def test_profile_seeds_appear_in_ids():
