@@ -35,9 +35,7 @@ PARAMS: dict[str, dict] = {
 # Attacks whose every example must differ from its input: ART's Boundary attack returns an input
 # unchanged when it cannot start, and FGSM leaves it unchanged where the loss gradient is zero.
 MUST_CHANGE = ("fgsm", "boundary")
-
-
-PROGRESS_S = 30.0
+PROGRESS_S = 30.0  # a long attack reports its progress this often
 
 
 class AttackError(RuntimeError):
@@ -132,7 +130,7 @@ def _keras_logits_classifier(model, spec):
 
 
 def fgsm(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
-         eps: float, batch_size: int = 64) -> tuple[np.ndarray, dict]:
+         eps: float, batch_size: int = 64) -> np.ndarray:
     """Untargeted FGSM (L-inf, step eps) against the true labels, through ART's estimator for
     the original's framework."""
     from art.attacks.evasion import FastGradientMethod
@@ -140,12 +138,11 @@ def fgsm(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
     make = _torch_logits_classifier if framework == "pytorch" else _keras_logits_classifier
     est = make(predictor.model, spec)
     attack = FastGradientMethod(est, norm=np.inf, eps=eps, batch_size=batch_size)
-    x_adv = attack.generate(x=x.astype(np.float32), y=labels).astype(np.float32)
-    return x_adv, {"eps": eps}
+    return attack.generate(x=x.astype(np.float32), y=labels).astype(np.float32)
 
 
 def boundary(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
-             starts: np.ndarray, seed: int, **params) -> tuple[np.ndarray, dict]:
+             starts: np.ndarray, seed: int, **params) -> np.ndarray:
     """Untargeted Boundary attack (Brendel et al. 2018) through ART, on the model's decisions
     only: the original is wrapped as ART's BlackBoxClassifier.
 
@@ -163,7 +160,7 @@ def boundary(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray,
     attack = BoundaryAttack(est, targeted=False, verbose=False, **params)
     np.random.seed(seed)  # ART's orthogonal steps draw from numpy's global generator
     x_adv = attack.generate(x=x.astype(np.float32), x_adv_init=starts.astype(np.float32))
-    return x_adv.astype(np.float32), dict(params)
+    return x_adv.astype(np.float32)
 
 
 def boundary_starts(probs: np.ndarray, x_pool: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -192,51 +189,48 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
     params: the profile's attack table; neighbours(): the word-neighbour table (text only)."""
     from convcheck import genetic
 
-    spec, fw, predictor = original.spec, original.framework, original.predictor
+    spec = original.spec
     if ATTACKS[attack] != spec.kind:
         raise AttackError(f"{attack} attacks {ATTACKS[attack]} models; {spec.name} is a {spec.kind}")
     params = dict(params)
     n = params.pop("n_samples")
     usable = None
     if attack == "genetic":
-        gp = genetic.GeneticParams(**params)
         words = (x_test != genetic.PAD_ID).sum(axis=1)
-        usable = (words >= gp.min_words) & (words <= gp.max_words)
+        usable = (words >= params["min_words"]) & (words <= params["max_words"])
     seeds = select_seeds(probs, y_test, n, usable)
     if len(seeds) < n:
         log(f"{attack} on {original.id}: only {len(seeds)} of the {n} samples asked for are "
             f"correctly classified and usable")
     x, y = x_test[seeds], y_test[seeds]
     info: dict = {"params": params, "n_asked": n, "n_seeds": len(seeds), "seed": seed}
-    t0 = time.perf_counter()
-    chunks = np.array_split(np.arange(len(seeds)), min(len(seeds), 10))
-    outs: list[np.ndarray] = []
-    last = [t0]
+    t0, last = time.perf_counter(), [time.perf_counter()]
 
-    def progress(done: int) -> None:  # long attacks report every PROGRESS_S seconds
-        now = time.perf_counter()
-        if now - last[0] >= PROGRESS_S and done < len(seeds):
-            last[0] = now
-            log(f"{attack} on {original.id}: {done}/{len(seeds)} samples, {now - t0:.0f}s")
+    def in_chunks(run: Callable[[np.ndarray], list]) -> list:
+        """run(positions) over ten chunks of the seeds, reporting progress on long attacks."""
+        out = []
+        for c in np.array_split(np.arange(len(seeds)), min(len(seeds), 10)):
+            out += run(c)
+            now = time.perf_counter()
+            if now - last[0] >= PROGRESS_S and c[-1] + 1 < len(seeds):
+                last[0] = now
+                log(f"{attack} on {original.id}: {c[-1] + 1}/{len(seeds)} samples, {now - t0:.0f}s")
+        return out
 
+    p, fw = original.predictor, original.framework
     if attack == "fgsm":
-        x_adv, _ = fgsm(predictor, spec, fw, x, y, eps=params["eps"][spec.dataset])
         info["eps"] = params["eps"][spec.dataset]
+        x_adv = fgsm(p, spec, fw, x, y, eps=info["eps"])
     elif attack == "boundary":
         starts = boundary_starts(probs, x_test, seeds)
-        for i, c in enumerate(chunks):
-            outs.append(boundary(predictor, spec, fw, x[c], y[c], starts=starts[c],
-                                 seed=seed + i, **params)[0])
-            progress(int(c[-1]) + 1)
-        x_adv = np.concatenate(outs)
+        x_adv = np.stack(in_chunks(lambda c: list(boundary(
+            p, spec, fw, x[c], y[c], starts=starts[c], seed=seed + int(c[0]), **params))))
         info["start"] = perturbation_sizes(x, starts)
     else:
-        rng, table = np.random.default_rng(seed), neighbours()[:, :gp.neighbours]
-        results = []
-        for c in chunks:
-            results += [genetic.attack(predictor.predict, x[i], int(y[i]), table, gp, rng)
-                        for i in c]
-            progress(int(c[-1]) + 1)
+        gp, rng = genetic.GeneticParams(**params), np.random.default_rng(seed)
+        table = neighbours()[:, :gp.neighbours]
+        results = in_chunks(lambda c: [genetic.attack(p.predict, x[i], int(y[i]), table, gp, rng)
+                                       for i in c])
         x_adv = np.stack([r.x_adv for r in results])
         done = [r for r in results if r.success]
         info |= {"successes": len(done), "discarded": sum(r.discarded for r in results),

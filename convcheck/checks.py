@@ -79,12 +79,13 @@ def outputs_finite(case_id: str, got: np.ndarray) -> Verdict:
     return v
 
 
-def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
-                    metric: str = "label_disagreement") -> Verdict:
+def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup) -> Verdict:
     """The share of samples the converted model labels differently from the original."""
     share, idx = metrics.label_disagreement(ref, got)
-    v = Verdict(case_id, metric, {metric: share, "n_disagree": len(idx), "n_samples": len(ref)})
-    v.limit(metric, share, tol, where=f"{len(idx)} of {len(ref)} samples, first {idx[:5].tolist()}")
+    v = Verdict(case_id, "label_disagreement",
+                {"label_disagreement": share, "n_disagree": len(idx), "n_samples": len(ref)})
+    v.limit("label_disagreement", share, tol,
+            where=f"{len(idx)} of {len(ref)} samples, first {idx[:5].tolist()}")
     return v
 
 
@@ -206,31 +207,65 @@ def attack_effective(case_id: str, changed: np.ndarray, success_rate: float, mus
     return v
 
 
+def adversarial_rates(labels: np.ndarray, ref_clean: np.ndarray, ref_adv: np.ndarray,
+                      got_clean: np.ndarray, got_adv: np.ndarray,
+                      tol: Lookup) -> metrics.SuccessRates:
+    """Success rates on both models, leaving out examples within `decision_margin` of the
+    original's decision boundary (see tolerances.toml)."""
+    return metrics.success_rates(labels, ref_clean, ref_adv, got_clean, got_adv,
+                                 margin=tol("decision_margin")[0])
+
+
+def _boundary_note(n_boundary: int, total: int, tol: Lookup) -> str:
+    return (f"; {n_boundary} of {total} within decision_margin {tol('decision_margin')[0]:g} "
+            f"of the boundary left out" if n_boundary else "")
+
+
 def success_rate_preserved(case_id: str, labels: np.ndarray, ref_clean: np.ndarray,
                            ref_adv: np.ndarray, got_clean: np.ndarray, got_adv: np.ndarray,
                            tol: Lookup) -> Verdict:
     """The attack's success rate on the converted model vs on the original, over the same
     adversarial examples: those whose seed both classify correctly."""
-    before, after, n = metrics.success_rates(labels, ref_clean, ref_adv, got_clean, got_adv)
-    v = Verdict(case_id, "success_rate", {"success_rate_original": before,
-                                          "success_rate_converted": after,
-                                          "success_rate_delta": abs(after - before),
-                                          "n_samples": n, "n_seeds": len(labels)})
-    v.limit("success_rate_delta", abs(after - before), tol,
-            where=f"original {before:.4f} ({round(before * n) if n else 0} of {n}), converted "
-                  f"{after:.4f} ({round(after * n) if n else 0} of {n}; {n} of {len(labels)} "
-                  f"seeds classified correctly by both)")
+    r = adversarial_rates(labels, ref_clean, ref_adv, got_clean, got_adv, tol)
+    delta = abs(r.converted - r.original)
+    v = Verdict(case_id, "success_rate", {"success_rate_original": r.original,
+                                          "success_rate_converted": r.converted,
+                                          "success_rate_delta": delta, "n_samples": r.n,
+                                          "n_boundary": r.n_boundary, "n_seeds": len(labels)})
+    count = lambda rate: round(rate * r.n) if r.n else 0  # noqa: E731
+    v.limit("success_rate_delta", delta, tol,
+            where=f"original {r.original:.4f} ({count(r.original)} of {r.n}), converted "
+                  f"{r.converted:.4f} ({count(r.converted)} of {r.n}; seeds both classify "
+                  f"correctly{_boundary_note(r.n_boundary, len(labels), tol)})")
     return v
 
 
-def robustness_indicator(case_id: str, rates: dict[str, tuple[float, float]],
+def adversarial_agreement(case_id: str, ref_adv: np.ndarray, got_adv: np.ndarray,
+                          tol: Lookup) -> Verdict:
+    """The share of adversarial examples the conversion labels differently from the original
+    (the study's Tables V, VI), leaving out those within `decision_margin` of the boundary."""
+    decided = np.flatnonzero(metrics.margins(ref_adv) >= tol("decision_margin")[0])
+    share, idx = (metrics.label_disagreement(ref_adv[decided], got_adv[decided])
+                  if len(decided) else (0.0, np.array([], int)))
+    n_boundary = len(ref_adv) - len(decided)
+    v = Verdict(case_id, "adversarial_disagreement",
+                {"adversarial_disagreement": share, "n_disagree": len(idx),
+                 "n_samples": len(decided), "n_boundary": n_boundary})
+    v.limit("adversarial_disagreement", share, tol,
+            where=f"{len(idx)} of {len(decided)} examples, first {decided[idx[:5]].tolist()}"
+                  f"{_boundary_note(n_boundary, len(ref_adv), tol)}")
+    return v
+
+
+def robustness_indicator(case_id: str, rates: dict[str, metrics.SuccessRates],
                          tol: Lookup) -> Verdict:
     """|R(m, c)| (convcheck.metrics.robustness_indicator) over the run's attacks on the model."""
-    r = metrics.robustness_indicator(rates)
+    pairs = {a: (r.original, r.converted) for a, r in rates.items()}
+    r = metrics.robustness_indicator(pairs)
     v = Verdict(case_id, "robustness_indicator",
                 {"robustness_indicator": r, "attacks": sorted(rates),
-                 **{f"success_rate_{a}_original": o for a, (o, _) in rates.items()},
-                 **{f"success_rate_{a}_converted": c for a, (_, c) in rates.items()}})
+                 **{f"success_rate_{a}_original": o for a, (o, _) in pairs.items()},
+                 **{f"success_rate_{a}_converted": c for a, (_, c) in pairs.items()}})
     v.limit("robustness_indicator", abs(r), tol, where=f"R = {r:+.4f} over " + ", ".join(
-        f"{a} {o:.4f} -> {c:.4f}" for a, (o, c) in sorted(rates.items())))
+        f"{a} {o:.4f} -> {c:.4f}" for a, (o, c) in sorted(pairs.items())))
     return v

@@ -212,6 +212,7 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     # tests_conformance/test_robustness.py: adversarial sets made on the original, replayed on
     # the conversion (convcheck.attacks); output errors there reuse the keys above.
     "attack_success_floor": (int, float),
+    "decision_margin": (int, float),
     "success_rate_delta": (int, float),
     "adversarial_disagreement": (int, float),
     "robustness_indicator": (int, float),

@@ -74,15 +74,35 @@ def attack_success_rate(probs_adv: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probs_adv, axis=1) != labels))
 
 
+def margins(probs: np.ndarray) -> np.ndarray:
+    """Per sample: top probability minus the runner-up (how far from the decision boundary)."""
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+@dataclass(frozen=True)
+class SuccessRates:
+    original: float
+    converted: float
+    n: int  # adversarial examples compared
+    n_boundary: int  # left out: on the original's decision boundary (margin below the bound)
+
+
 def success_rates(labels: np.ndarray, ref_clean: np.ndarray, ref_adv: np.ndarray,
-                  got_clean: np.ndarray, got_adv: np.ndarray) -> tuple[float, float, int]:
+                  got_clean: np.ndarray, got_adv: np.ndarray, margin: float = 0.0) -> SuccessRates:
     """Attack success rate on the original and on the converted model, over the adversarial
-    examples whose seed both classify correctly (the study's sample), and how many those are."""
+    examples whose seed both classify correctly (the study's sample), leaving out those the
+    original labels by less than `margin`: two models that agree to within round-off may label
+    those either way."""
     both = (np.argmax(ref_clean, axis=1) == labels) & (np.argmax(got_clean, axis=1) == labels)
-    if not both.any():
-        return float("nan"), float("nan"), 0
-    return (attack_success_rate(ref_adv[both], labels[both]),
-            attack_success_rate(got_adv[both], labels[both]), int(both.sum()))
+    decided = margins(ref_adv) >= margin
+    use = both & decided
+    n_boundary = int((both & ~decided).sum())
+    if not use.any():
+        return SuccessRates(float("nan"), float("nan"), 0, n_boundary)
+    return SuccessRates(attack_success_rate(ref_adv[use], labels[use]),
+                        attack_success_rate(got_adv[use], labels[use]), int(use.sum()),
+                        n_boundary)
 
 
 def robustness_indicator(rates: dict[str, tuple[float, float]]) -> float:

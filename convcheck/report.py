@@ -185,14 +185,16 @@ def _robustness_tables(records: list[dict]) -> list[str]:
     for key, rs in by_attack("success_rate").items():
         m = [r["measured"] for r in rs]
         rows.append([*key, _mean_std([x["n_samples"] for x in m], ".0f"),
+                     _mean_std([x.get("n_boundary", 0) for x in m], ".0f"),
                      _mean_std([x["success_rate_original"] * 100 for x in m], ".1f"),
                      _mean_std([x["success_rate_converted"] * 100 for x in m], ".1f"),
                      _mean_std([x["success_rate_delta"] * 100 for x in m], ".1f"), _status(rs)])
     if rows:
         out.append(_table("Figures 3, 4 — attack success rate (%) on the original and the "
                           "converted model, same adversarial examples",
-                          ["model", "framework", "target", "attack", "samples", "original",
-                           "converted", "|Δ|", "verdict"], rows))
+                          ["model", "framework", "target", "attack", "samples",
+                           "on the boundary (left out)", "original", "converted", "|Δ|",
+                           "verdict"], rows))
     eq, dis = by_attack("adversarial_output_equivalence"), by_attack("adversarial_disagreement")
     rows = []
     for key in sorted(set(eq) | set(dis)):

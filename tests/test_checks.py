@@ -21,7 +21,7 @@ DEFAULTS = {
     "rel_max": 1e-2, "rel_mean": 1e-4, "rel_floor": 1e-6, "ptol_atol": 1e-6, "ptol_rtol": 1e-4,
     "ptol_budget": 0.0, "label_disagreement": 0.0, "accuracy_delta": 0.0,
     "attack_success_floor": 0.05, "success_rate_delta": 0.0, "adversarial_disagreement": 0.0,
-    "robustness_indicator": 0.0,
+    "robustness_indicator": 0.0, "decision_margin": 2e-5,
 }
 
 
@@ -307,10 +307,33 @@ def test_success_rates_count_seeds_both_models_classify_correctly():
     ref_adv = onehot([1, 1, 2, 1, 1])  # fooled on samples 0 and 3: 2 of 5
     got_clean = onehot([0, 1, 2, 0, 0])  # the conversion gets seed 4 wrong: left out
     got_adv = onehot([1, 1, 0, 0, 1])  # fooled on 0 and 2 of the other four
-    before, after, n = metrics.success_rates(LABELS, CLEAN, ref_adv, got_clean, got_adv)
-    assert (before, after, n) == (0.5, 0.5, 4)
+    r = metrics.success_rates(LABELS, CLEAN, ref_adv, got_clean, got_adv)
+    assert r == metrics.SuccessRates(0.5, 0.5, 4, 0)
     assert math.isnan(metrics.success_rates(LABELS, CLEAN, ref_adv, onehot([1, 0, 0, 1, 0]),
-                                            got_adv)[0])
+                                            got_adv).original)
+
+
+def test_examples_on_the_boundary_are_left_out_of_label_comparisons():
+    """A tie on the original (margin 0) may go either way in a faithful conversion."""
+    ref_adv = onehot([1, 1, 2, 1, 1])
+    ref_adv[3] = [0.5, 0.5, 0.0]  # sample 3: on the boundary (argmax 0: not fooled)
+    got_adv = ref_adv.copy()
+    got_adv[3] = [0.5 - 1e-7, 0.5 + 1e-7, 0.0]  # round-off tips it over: fooled
+    r = metrics.success_rates(LABELS, CLEAN, ref_adv, CLEAN, got_adv, margin=2e-5)
+    assert r == metrics.SuccessRates(0.25, 0.25, 4, 1)
+    assert metrics.success_rates(LABELS, CLEAN, ref_adv, CLEAN, got_adv).converted == 0.4
+    v = checks.success_rate_preserved("m", LABELS, CLEAN, ref_adv, CLEAN, got_adv, fake_tol())
+    assert v.passed and v.measured["n_boundary"] == 1
+    v = checks.adversarial_agreement("m", ref_adv, got_adv, fake_tol())
+    assert v.passed and v.measured["n_boundary"] == 1 and v.measured["n_samples"] == 4
+    # with no margin the same round-off fails both checks, and the message says what was compared
+    strict = fake_tol(decision_margin=0.0)
+    assert not checks.success_rate_preserved("m", LABELS, CLEAN, ref_adv, CLEAN, got_adv,
+                                             strict).passed
+    got_adv[0] = [0.0, 0.0, 1.0]  # a decided example changes its label
+    v = checks.adversarial_agreement("m", ref_adv, got_adv, fake_tol())
+    assert v.failures == ["m: adversarial_disagreement = 0.25 > 0 (default), 1 of 4 examples, "
+                          "first [0]; 1 of 5 within decision_margin 2e-05 of the boundary left out"]
 
 
 def test_robustness_indicator_is_the_mean_success_rate_change():
@@ -325,14 +348,14 @@ def test_success_rate_preserved_words_the_change():
                                       fake_tol())
     assert not v.passed and v.measured["success_rate_delta"] == pytest.approx(0.2)
     assert v.failures == ["m-onnx-fgsm: success_rate_delta = 0.2 > 0 (default), original 0.2000 "
-                          "(1 of 5), converted 0.4000 (2 of 5; 5 of 5 seeds classified correctly "
-                          "by both)"]
+                          "(1 of 5), converted 0.4000 (2 of 5; seeds both classify correctly)"]
     assert checks.success_rate_preserved("m", LABELS, CLEAN, ref_adv, CLEAN, ref_adv,
                                          fake_tol()).passed
 
 
 def test_robustness_indicator_check():
-    rates = {"fgsm": (0.25, 0.5), "boundary": (1.0, 1.0)}
+    rates = {"fgsm": metrics.SuccessRates(0.25, 0.5, 4, 0),
+             "boundary": metrics.SuccessRates(1.0, 1.0, 4, 0)}
     v = checks.robustness_indicator("m-onnx", rates, fake_tol())
     assert v.failures == ["m-onnx: robustness_indicator = 0.125 > 0 (default), R = +0.1250 over "
                           "boundary 1.0000 -> 1.0000, fgsm 0.2500 -> 0.5000"]
@@ -350,11 +373,6 @@ def test_attack_effective():
     assert [f.split(" =")[0] for f in v.failures] == ["m-fgsm: success_rate_original"]
 
 
-def test_adversarial_variants_name_their_check_and_metric():
-    v = checks.label_agreement("m", CLEAN, onehot([0, 1, 2, 1, 1]), fake_tol(),
-                               metric="adversarial_disagreement")
-    assert v.check == "adversarial_disagreement" and "adversarial_disagreement" in v.measured
-    assert v.failures == ["m: adversarial_disagreement = 0.2 > 0 (default), 1 of 5 samples, "
-                          "first [3]"]
+def test_adversarial_output_error_names_its_check():
     v = checks.output_equivalence("m", REF, GOT, fake_tol(), check="adversarial_output_equivalence")
     assert v.check == "adversarial_output_equivalence" and "abs_max" in v.failed_metrics()

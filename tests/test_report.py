@@ -152,3 +152,35 @@ def test_write_summary_without_run_info(tmp_path):
     (tmp_path / RECORDS).write_text(json.dumps(records()[0]) + "\n")
     text = write_summary(tmp_path).read_text()
     assert "Table I" in text and "Profile `None`" in text
+
+
+def test_robustness_tables():
+    def attack_rec(check, attack, seed, measured, target="onnx", passed=True):
+        r = rec(check, "lenet5", "keras", target, seed, measured, passed=passed)
+        return r | {"attack": attack, "case": r["case"] + f"-{attack}"}
+
+    rs = []
+    for seed, conv in enumerate((0.3, 0.5)):
+        rs += [attack_rec("success_rate", "fgsm", seed,
+                          {"success_rate_original": 0.3, "success_rate_converted": conv,
+                           "success_rate_delta": conv - 0.3, "n_samples": 100, "n_boundary": 0},
+                          passed=conv == 0.3),
+               attack_rec("adversarial_disagreement", "fgsm", seed,
+                          {"adversarial_disagreement": conv - 0.3, "n_samples": 100}),
+               attack_rec("adversarial_output_equivalence", "fgsm", seed,
+                          {"abs_max": 1e-6, "abs_mean": 1e-8}),
+               rec("robustness_indicator", "lenet5", "keras", "onnx", seed,
+                   {"robustness_indicator": (conv - 0.3) / 2, "attacks": ["boundary", "fgsm"]}),
+               attack_rec("attack_effective", "fgsm", seed,
+                          {"n_samples": 100, "unchanged": 0, "success_rate_original": 0.3},
+                          target=None)]
+    text = summary(rs, INFO)
+    assert "### Figures 3, 4 — attack success rate (%)" in text
+    assert ("| lenet5 | keras | onnx | fgsm | 100 (0) | 0 (0) | 30.0 (0.0) | 40.0 (14.1) | "
+            "10.0 (14.1) | FAIL (1) |") in text
+    assert "### Tables V, VI" in text
+    assert ("| lenet5 | keras | onnx | fgsm | 10.00 (14.14) | 1.00e-06 (0.00e+00) | "
+            "1.00e-08 (0.00e+00) | pass |") in text
+    assert "### Table VII — robustness indicator" in text
+    assert "| lenet5 | keras | onnx | boundary, fgsm | +0.0500 (+0.0707) | pass |" in text
+    assert "| lenet5 | keras | 0 | fgsm | 100 | 0 | 30.0 | pass |" in text

@@ -17,7 +17,7 @@ import pytest
 
 from convcheck import attacks, checks, faults
 from convcheck.attacks import attacks_for
-from convcheck.metrics import attack_success_rate, success_rates
+from convcheck.metrics import attack_success_rate
 from convcheck.predictors import OrtPredictor, TorchPredictor, predict_all
 from convcheck.workbench import Attacked
 
@@ -76,10 +76,11 @@ def robustness_verdicts(case_id, bench, good, predictor, tol) -> list[checks.Ver
         verdicts += [
             checks.success_rate_preserved(cid, adv.labels, ref_clean, ref_adv, got_clean,
                                           got_adv, t),
-            checks.label_agreement(cid, ref_adv, got_adv, t, metric="adversarial_disagreement"),
+            checks.adversarial_agreement(cid, ref_adv, got_adv, t),
             checks.output_equivalence(cid, ref_adv, got_adv, t,
                                       check="adversarial_output_equivalence")]
-        rates[attack] = success_rates(adv.labels, ref_clean, ref_adv, got_clean, got_adv)[:2]
+        rates[attack] = checks.adversarial_rates(adv.labels, ref_clean, ref_adv, got_clean,
+                                                 got_adv, t)
     verdicts.append(checks.robustness_indicator(case_id, rates, tol(good)))
     return verdicts
 
@@ -137,7 +138,7 @@ def test_fgsm_without_a_gradient_did_not_run(bench, tol):
     for p in model.parameters():
         p.data.zero_()
     flat = TorchPredictor(model)
-    x_adv, _ = attacks.fgsm(flat, original.spec, "pytorch", x, y, eps=0.15)
+    x_adv = attacks.fgsm(flat, original.spec, "pytorch", x, y, eps=0.15)
     adv = attacks.AdversarialSet("fgsm", np.arange(len(x)), x, x_adv, y)
     v = checks.attack_effective("flat-fgsm", adv.changed, attack_success_rate(flat.predict(x_adv), y),
                                 True, tol(original))
@@ -161,7 +162,7 @@ def test_boundary_that_cannot_start_did_not_run(bench, tol):
     """ART's Boundary attack returns the input when no random image changes the label."""
     original = bench.original("lenet5", "keras", bench.profile.seeds[0])
     x, y = _seeds(bench, original, n=3)
-    x_adv, _ = attacks.boundary(Constant(), original.spec, "keras", x, y, starts=x, seed=0,
+    x_adv = attacks.boundary(Constant(), original.spec, "keras", x, y, starts=x, seed=0,
                                 max_iter=2, num_trial=2, sample_size=2, init_size=5)
     np.testing.assert_array_equal(x_adv, x)
     v = checks.attack_effective("constant-boundary", np.zeros(len(x), bool), 0.0, True,
@@ -175,7 +176,7 @@ def test_boundary_that_cannot_start_did_not_run(bench, tol):
 def test_an_attack_that_never_fools_the_original_fails(bench, tol):
     original = bench.original("lenet5", "pytorch", bench.profile.seeds[0])
     x, y = _seeds(bench, original, n=20)
-    x_adv, _ = attacks.fgsm(original.predictor, original.spec, "pytorch", x, y, eps=1e-4)
+    x_adv = attacks.fgsm(original.predictor, original.spec, "pytorch", x, y, eps=1e-4)
     rate = attack_success_rate(original.predictor.predict(x_adv), y)
     assert rate == 0.0
     v = checks.attack_effective("tiny-fgsm", (x_adv != x).reshape(len(x), -1).any(axis=1), rate,
