@@ -32,8 +32,9 @@ PARAMS: dict[str, dict] = {
     "genetic": {"n_samples": int, "population": int, "generations": int, "neighbours": int,
                 "max_modification": _NUM, "min_words": int, "max_words": int},
 }
-# Attacks whose every example must differ from its input: ART's Boundary attack returns an input
-# unchanged when it cannot start, and FGSM leaves it unchanged where the loss gradient is zero.
+# Attacks whose every example must have moved: ART's Boundary attack returns an input unchanged
+# when it cannot start, and its start unchanged when its first step fails; FGSM leaves an input
+# unchanged where the loss gradient is zero.
 MUST_CHANGE = ("fgsm", "boundary")
 PROGRESS_S = 30.0  # a long attack reports its progress this often
 
@@ -57,22 +58,28 @@ class AdversarialSet:
     x_adv: np.ndarray
     labels: np.ndarray
     info: dict = field(default_factory=dict)
+    starts: np.ndarray | None = None  # where each walk started, for attacks that walk (Boundary)
 
     FILE = "adversarial.npz"
 
     @property
     def changed(self) -> np.ndarray:
-        """Per sample: does the adversarial example differ from its seed?"""
-        return (self.x_adv != self.x).reshape(len(self.x), -1).any(axis=1)
+        """Per sample: did the attack move, i.e. does the example differ from its seed and,
+        for a walk, from where it started?"""
+        differs = lambda a: (self.x_adv != a).reshape(len(self.x), -1).any(axis=1)  # noqa: E731
+        moved = differs(self.x)
+        return moved if self.starts is None else moved & differs(self.starts)
 
     def save(self, directory: Path) -> None:
+        extra = {} if self.starts is None else {"starts": self.starts}
         np.savez_compressed(directory / self.FILE, indices=self.indices, x=self.x,
-                            x_adv=self.x_adv, labels=self.labels)
+                            x_adv=self.x_adv, labels=self.labels, **extra)
 
     @classmethod
     def load(cls, directory: Path, attack: str, info: dict) -> "AdversarialSet":
         with np.load(directory / cls.FILE) as f:
-            return cls(attack, f["indices"], f["x"], f["x_adv"], f["labels"], info)
+            return cls(attack, f["indices"], f["x"], f["x_adv"], f["labels"], info,
+                       f["starts"] if "starts" in f else None)
 
 
 def select_seeds(probs: np.ndarray, labels: np.ndarray, n: int,
@@ -158,8 +165,13 @@ def boundary(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray,
     est = BlackBoxClassifier(predict, spec.framework_input_shape(framework), spec.num_classes,
                              clip_values=(0.0, 1.0))
     attack = BoundaryAttack(est, targeted=False, verbose=False, **params)
-    np.random.seed(seed)  # ART's orthogonal steps draw from numpy's global generator
-    x_adv = attack.generate(x=x.astype(np.float32), x_adv_init=starts.astype(np.float32))
+    # ART's orthogonal steps draw from numpy's global generator: seed it, and put it back after
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        x_adv = attack.generate(x=x.astype(np.float32), x_adv_init=starts.astype(np.float32))
+    finally:
+        np.random.set_state(state)
     return x_adv.astype(np.float32)
 
 
@@ -217,7 +229,7 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
                 log(f"{attack} on {original.id}: {c[-1] + 1}/{len(seeds)} samples, {now - t0:.0f}s")
         return out
 
-    p, fw = original.predictor, original.framework
+    p, fw, starts = original.predictor, original.framework, None
     if attack == "fgsm":
         info["eps"] = params["eps"][spec.dataset]
         x_adv = fgsm(p, spec, fw, x, y, eps=info["eps"])
@@ -240,7 +252,7 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
     info["seconds"] = time.perf_counter() - t0
     if spec.kind == "cnn":
         info["perturbation"] = perturbation_sizes(x, x_adv)
-    return AdversarialSet(attack, seeds, x, x_adv.astype(x.dtype), y, info)
+    return AdversarialSet(attack, seeds, x, x_adv.astype(x.dtype), y, info, starts)
 
 
 def perturbation_sizes(x: np.ndarray, x_adv: np.ndarray) -> dict:

@@ -196,8 +196,8 @@ def attack_effective(case_id: str, changed: np.ndarray, success_rate: float, mus
         if len(unchanged):
             v.failures.append(
                 f"{case_id}: unchanged = {len(unchanged)} > 0 (the attack did not run on them), "
-                f"{len(unchanged)} of {len(changed)} adversarial examples equal their inputs, "
-                f"first {unchanged[:5].tolist()}")
+                f"{len(unchanged)} of {len(changed)} adversarial examples equal their input (or the "
+                f"start of their walk), first {unchanged[:5].tolist()}")
     bound, source = tol("attack_success_floor")
     v.tolerances["attack_success_floor"] = bound
     if not success_rate >= bound:
@@ -221,6 +221,12 @@ def _boundary_note(n_boundary: int, total: int, tol: Lookup) -> str:
             f"of the boundary left out" if n_boundary else "")
 
 
+def _nothing_compared(v: Verdict, metric: str, total: int, why: str) -> None:
+    """A comparison over no example tells nothing: it fails, saying why none was left."""
+    v.failures.append(f"{v.case_id}: {metric} = nan: no adversarial example to compare, "
+                      f"0 of {total} left ({why})")
+
+
 def success_rate_preserved(case_id: str, labels: np.ndarray, ref_clean: np.ndarray,
                            ref_adv: np.ndarray, got_clean: np.ndarray, got_adv: np.ndarray,
                            tol: Lookup) -> Verdict:
@@ -232,7 +238,13 @@ def success_rate_preserved(case_id: str, labels: np.ndarray, ref_clean: np.ndarr
                                           "success_rate_converted": r.converted,
                                           "success_rate_delta": delta, "n_samples": r.n,
                                           "n_boundary": r.n_boundary, "n_seeds": len(labels)})
-    count = lambda rate: round(rate * r.n) if r.n else 0  # noqa: E731
+    if r.n == 0:
+        _nothing_compared(v, "success_rate_delta", len(labels),
+                          f"{r.n_boundary} within decision_margin {tol('decision_margin')[0]:g} "
+                          f"of the boundary, {len(labels) - r.n_boundary} whose clean seed the "
+                          f"conversion misclassifies")
+        return v
+    count = lambda rate: round(rate * r.n)  # noqa: E731
     v.limit("success_rate_delta", delta, tol,
             where=f"original {r.original:.4f} ({count(r.original)} of {r.n}), converted "
                   f"{r.converted:.4f} ({count(r.converted)} of {r.n}; seeds both classify "
@@ -245,9 +257,16 @@ def adversarial_agreement(case_id: str, ref_adv: np.ndarray, got_adv: np.ndarray
     """The share of adversarial examples the conversion labels differently from the original
     (the study's Tables V, VI), leaving out those within `decision_margin` of the boundary."""
     decided = np.flatnonzero(metrics.margins(ref_adv) >= tol("decision_margin")[0])
-    share, idx = (metrics.label_disagreement(ref_adv[decided], got_adv[decided])
-                  if len(decided) else (0.0, np.array([], int)))
     n_boundary = len(ref_adv) - len(decided)
+    if len(decided) == 0:
+        v = Verdict(case_id, "adversarial_disagreement",
+                    {"adversarial_disagreement": float("nan"), "n_samples": 0,
+                     "n_boundary": n_boundary})
+        _nothing_compared(v, "adversarial_disagreement", len(ref_adv),
+                          f"all within decision_margin {tol('decision_margin')[0]:g} of the "
+                          f"boundary")
+        return v
+    share, idx = metrics.label_disagreement(ref_adv[decided], got_adv[decided])
     v = Verdict(case_id, "adversarial_disagreement",
                 {"adversarial_disagreement": share, "n_disagree": len(idx),
                  "n_samples": len(decided), "n_boundary": n_boundary})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from convcheck.attacks import ATTACKS, PARAMS as ATTACK_PARAMS
 from convcheck.genetic import MAX_NEIGHBOURS
-from models import FRAMEWORKS, ZOO
+from models import FRAMEWORKS, MAX_LEN, ZOO
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES_FILE = ROOT / "profiles.toml"
@@ -172,6 +172,14 @@ def _check_attacks(path, name, attack) -> None:
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
             raise ConfigError(f"{path}: {name}.attack.fgsm.eps.{ds} must be a number in (0, 1] "
                               f"(inputs are in [0, 1]), got {v!r}")
+    g = attack["genetic"]
+    if g["population"] < 2:
+        raise ConfigError(f"{path}: {name}.attack.genetic.population must be at least 2 (an "
+                          f"elite and a child), got {g['population']}")
+    if not g["min_words"] <= g["max_words"] <= MAX_LEN:
+        raise ConfigError(f"{path}: {name}.attack.genetic needs min_words <= max_words <= "
+                          f"{MAX_LEN} (reviews are cut to {MAX_LEN} words), got "
+                          f"{g['min_words']}..{g['max_words']}")
     if attack["genetic"]["neighbours"] > MAX_NEIGHBOURS:
         raise ConfigError(f"{path}: {name}.attack.genetic.neighbours must be at most "
                           f"{MAX_NEIGHBOURS}, got {attack['genetic']['neighbours']}")

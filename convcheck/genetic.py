@@ -85,8 +85,12 @@ def nearest_neighbours(vectors: np.ndarray, k: int, chunk: int = 1024) -> np.nda
         rows = np.arange(len(sims))
         sims[rows, start + rows] = -np.inf
         top = np.argpartition(-sims, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-        out[start:start + chunk] = np.take_along_axis(top, order, axis=1)
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1)
+        near = np.take_along_axis(top, order, axis=1)
+        # fewer than k words with a vector: the rest are no neighbours
+        near[np.take_along_axis(top_sims, order, axis=1) == -np.inf] = -1
+        out[start:start + chunk] = near
     out[~has] = -1
     return out
 

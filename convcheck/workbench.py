@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
@@ -221,17 +222,25 @@ class Workbench:
         return self._neighbours[dataset]
 
     def adversarial(self, original: Original, attack: str) -> attacks.AdversarialSet:
-        """The adversarial set `attack` makes on `original` (made once, cached on disk)."""
+        """The adversarial set `attack` makes on `original` (made once, cached on disk); an
+        attack that cannot run raises AttackError."""
         key = (original.id, attack)
         if key not in self._adversarial:
-            self._adversarial[key] = self._attack(original, attack)
-        return self._adversarial[key]
+            try:
+                self._adversarial[key] = self._attack(original, attack)
+            except attacks.AttackError as e:  # remembered: every case of it fails alike
+                self._adversarial[key] = e
+        result = self._adversarial[key]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def _attack(self, original: Original, attack: str) -> attacks.AdversarialSet:
         params = self.profile.attack(attack)
         parts = {"original": key_of(original.cache_parts), "attack": attack, "params": params,
-                 "versions": self.versions,
-                 "code": _source_digest(_CODE_ROOT / "attacks.py", _CODE_ROOT / "genetic.py")}
+                 "versions": self.versions | {"scipy": version("scipy")},  # scipy: neighbours
+                 "code": _source_digest(_CODE_ROOT / "attacks.py", _CODE_ROOT / "genetic.py",
+                                        MODELS_ROOT / "__init__.py")}
         entry = self.cache_dir / "attacks" / f"{original.id}-{self.profile.name}.{attack}"
         info_file = "info.json"
 

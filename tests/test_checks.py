@@ -367,7 +367,8 @@ def test_attack_effective():
     changed = np.array([True, False, True, False])
     v = checks.attack_effective("m-boundary", changed, 0.5, True, fake_tol())
     assert v.failures == ["m-boundary: unchanged = 2 > 0 (the attack did not run on them), 2 of 4 "
-                          "adversarial examples equal their inputs, first [1, 3]"]
+                          "adversarial examples equal their input (or the start of their walk), "
+                          "first [1, 3]"]
     assert checks.attack_effective("m-genetic", changed, 0.5, False, fake_tol()).passed
     v = checks.attack_effective("m-fgsm", np.ones(4, bool), 0.0, True, fake_tol())
     assert [f.split(" =")[0] for f in v.failures] == ["m-fgsm: success_rate_original"]
@@ -376,3 +377,18 @@ def test_attack_effective():
 def test_adversarial_output_error_names_its_check():
     v = checks.output_equivalence("m", REF, GOT, fake_tol(), check="adversarial_output_equivalence")
     assert v.check == "adversarial_output_equivalence" and "abs_max" in v.failed_metrics()
+
+
+def test_a_comparison_over_no_example_fails():
+    on_boundary = np.full((5, 3), 1 / 3, dtype=np.float32)  # every example a three-way tie
+    v = checks.adversarial_agreement("m", on_boundary, on_boundary, fake_tol())
+    assert v.failures == ["m: adversarial_disagreement = nan: no adversarial example to compare, "
+                          "0 of 5 left (all within decision_margin 2e-05 of the boundary)"]
+    got_clean = onehot([1, 1, 2, 1, 1])  # the conversion gets seeds 0 and 3 wrong
+    on_boundary[[0, 3]] = onehot([1, 1])  # the rest are ties
+    v = checks.success_rate_preserved("m", LABELS, CLEAN, on_boundary, got_clean, on_boundary,
+                                      fake_tol())
+    assert v.failures == ["m: success_rate_delta = nan: no adversarial example to compare, 0 of "
+                          "5 left (3 within decision_margin 2e-05 of the boundary, 2 whose clean "
+                          "seed the conversion misclassifies)"]
+    assert v.failed_metrics() == {"success_rate_delta"}

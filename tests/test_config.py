@@ -522,6 +522,9 @@ def test_shipped_profiles_run_every_attack():
     ("cifar10 = 0.01", "cifar = 0.01", r"unknown key p\.attack\.fgsm\.eps\.cifar; valid keys: "
                                        r"cifar10, mnist"),
     (", cifar10 = 0.01", "", r"p\.attack\.fgsm\.eps\.cifar10 must be a number in \(0, 1\] .*got None"),
+    ("population = 4", "population = 1", r"genetic\.population must be at least 2"),
+    ("max_words = 100", "max_words = 201", r"min_words <= max_words <= 200 .*got 10\.\.201"),
+    ("min_words = 10", "min_words = 150", r"min_words <= max_words <= 200 .*got 150\.\.100"),
     ("neighbours = 4", "neighbours = 33", r"genetic\.neighbours must be at most 32, got 33"),
     ("max_modification = 0.25", "max_modification = 25",
      r"max_modification is a share of a review's words, at most 1, got 25"),

@@ -98,3 +98,10 @@ def test_cooccurrence_neighbours_pair_words_used_alike():
     assert table[BAD, 0] == AWFUL and table[AWFUL, 0] == BAD
     assert (table[10] == -1).all()  # never seen: no neighbours
     assert all(table[w, 0] != w for w in range(64))
+
+
+def test_fewer_words_with_vectors_than_neighbours_asked_for():
+    vectors = np.zeros((8, 2), np.float32)
+    vectors[[2, 3, 4]] = [[1, 0], [0.9, 0.1], [0, 1]]
+    table = genetic.nearest_neighbours(vectors, k=4)
+    assert table[2].tolist() == [3, 4, -1, -1]  # only two other words have a vector

@@ -14,47 +14,47 @@ from convcheck.metrics import attack_success_rate
 from convcheck.workbench import Attacked
 
 
-def test_attack_effective(attacked_original, bench, tol, expect):
+def test_attack_effective(attacked_original, bench, adversarial, tol, expect):
     """The attack ran, and fools the original often enough for a comparison to mean something."""
     o, attack = attacked_original.model, attacked_original.attack
-    adv = bench.adversarial(o, attack)
+    adv = adversarial(o, attack)
     _, out = bench.adversarial_outputs(o, attack)
     expect(checks.attack_effective(attacked_original.id, adv.changed,
                                    attack_success_rate(out, adv.labels), attack in MUST_CHANGE,
                                    tol(attacked_original)), attacked_original)
 
 
-def _outputs(bench, attacked):
+def _outputs(bench, adversarial, attacked):
     """(labels, original on seeds, original on adversarial, converted on seeds, on adversarial)"""
     conv, attack = attacked.model, attacked.attack
-    adv = bench.adversarial(conv.original, attack)
+    adv = adversarial(conv, attack)
     return (adv.labels, *bench.adversarial_outputs(conv.original, attack),
             *bench.adversarial_outputs(conv, attack))
 
 
-def test_success_rate_preserved(attacked, bench, tol, expect):
-    labels, ref_clean, ref_adv, got_clean, got_adv = _outputs(bench, attacked)
+def test_success_rate_preserved(attacked, bench, adversarial, tol, expect):
+    labels, ref_clean, ref_adv, got_clean, got_adv = _outputs(bench, adversarial, attacked)
     expect(checks.success_rate_preserved(attacked.id, labels, ref_clean, ref_adv, got_clean,
                                          got_adv, tol(attacked)), attacked)
 
 
-def test_adversarial_agreement(attacked, bench, tol, expect):
+def test_adversarial_agreement(attacked, bench, adversarial, tol, expect):
     """The share of adversarial examples the conversion labels differently (Tables V, VI)."""
-    _, _, ref_adv, _, got_adv = _outputs(bench, attacked)
+    _, _, ref_adv, _, got_adv = _outputs(bench, adversarial, attacked)
     expect(checks.adversarial_agreement(attacked.id, ref_adv, got_adv, tol(attacked)), attacked)
 
 
-def test_adversarial_output_equivalence(attacked, bench, tol, expect):
-    _, _, ref_adv, _, got_adv = _outputs(bench, attacked)
+def test_adversarial_output_equivalence(attacked, bench, adversarial, tol, expect):
+    _, _, ref_adv, _, got_adv = _outputs(bench, adversarial, attacked)
     expect(checks.output_equivalence(attacked.id, ref_adv, got_adv, tol(attacked),
                                      check="adversarial_output_equivalence"), attacked)
 
 
 @pytest.mark.robustness
-def test_robustness_indicator(converted, bench, tol, expect):
+def test_robustness_indicator(converted, bench, adversarial, tol, expect):
     """R(m, c) over every attack on the model (Table VII)."""
     rates = {}
     for attack in attacks_for(converted.original.spec.kind):
         attacked = Attacked(converted, attack)
-        rates[attack] = checks.adversarial_rates(*_outputs(bench, attacked), tol(attacked))
+        rates[attack] = checks.adversarial_rates(*_outputs(bench, adversarial, attacked), tol(attacked))
     expect(checks.robustness_indicator(converted.id, rates, tol(converted)), converted)
