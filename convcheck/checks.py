@@ -183,13 +183,14 @@ def speed_ratio(case_id: str, medians: dict[str, tuple[float, float]], tol: Look
 
 
 def attack_effective(case_id: str, changed: np.ndarray, success_rate: float, must_change: bool,
-                     tol: Lookup) -> Verdict:
+                     tol: Lookup, report: dict | None = None) -> Verdict:
     """An adversarial set tests something: its examples differ from their inputs where the
     attack always moves them (an unchanged example means the attack did not run on it), and
-    the attack fools the original on at least `attack_success_floor` of them."""
+    the attack fools the original on at least `attack_success_floor` of them. `report`: what
+    the attack said of itself (AdversarialSet.info), recorded beside."""
     unchanged = np.flatnonzero(~changed)
     v = Verdict(case_id, "attack_effective",
-                {"n_samples": len(changed), "unchanged": len(unchanged),
+                {**(report or {}), "n_samples": len(changed), "unchanged": len(unchanged),
                  "success_rate_original": success_rate})
     if must_change:
         v.tolerances["unchanged"] = 0

@@ -217,15 +217,25 @@ def _robustness_tables(records: list[dict]) -> list[str]:
         out.append(_table("Table VII — robustness indicator R(m, c): mean over the attacks of "
                           "(success rate on the conversion - on the original); 0 = as robust",
                           ["model", "framework", "target", "attacks", "R", "verdict"], rows))
+    def size(m):  # how far the examples are from their seeds
+        if "perturbation" in m:
+            return f"L2 {m['perturbation']['l2_mean']:.3g}, L-inf {m['perturbation']['linf_mean']:.3g}"
+        if m.get("modification_rate_mean") is not None:
+            return f"{m['modification_rate_mean'] * 100:.1f} % of words"
+        return "–"
+
     rows = [[r["model"], r["framework"], str(r["seed"]), r["attack"],
              str(r["measured"]["n_samples"]), str(r["measured"]["unchanged"]),
-             f"{r['measured']['success_rate_original'] * 100:.1f}",
+             f"{r['measured']['success_rate_original'] * 100:.1f}", size(r["measured"]),
+             f"{r['measured']['seconds']:.1f}" if "seconds" in r["measured"] else "–",
              "pass" if r["passed"] else "FAIL"]
             for r in records if r["check"] == "attack_effective"]
     if rows:
-        out.append(_table("Adversarial sets made on the originals",
+        out.append(_table("Adversarial sets made on the originals (perturbation: mean over the "
+                          "examples)",
                           ["model", "framework", "seed", "attack", "samples", "unchanged",
-                           "success % on the original", "verdict"], rows))
+                           "success % on the original", "perturbation", "seconds", "verdict"],
+                          rows))
     return out
 
 

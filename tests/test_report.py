@@ -172,8 +172,12 @@ def test_robustness_tables():
                rec("robustness_indicator", "lenet5", "keras", "onnx", seed,
                    {"robustness_indicator": (conv - 0.3) / 2, "attacks": ["boundary", "fgsm"]}),
                attack_rec("attack_effective", "fgsm", seed,
-                          {"n_samples": 100, "unchanged": 0, "success_rate_original": 0.3},
-                          target=None)]
+                          {"n_samples": 100, "unchanged": 0, "success_rate_original": 0.3,
+                           "perturbation": {"l2_mean": 3.5, "linf_mean": 0.15}, "seconds": 2.0},
+                          target=None),
+               attack_rec("attack_effective", "genetic", seed,
+                          {"n_samples": 30, "unchanged": 1, "success_rate_original": 0.9,
+                           "modification_rate_mean": 0.04}, target=None)]
     text = summary(rs, INFO)
     assert "### Figures 3, 4 — attack success rate (%)" in text
     assert ("| lenet5 | keras | onnx | fgsm | 100 (0) | 0 (0) | 30.0 (0.0) | 40.0 (14.1) | "
@@ -183,4 +187,5 @@ def test_robustness_tables():
             "1.00e-08 (0.00e+00) | pass |") in text
     assert "### Table VII — robustness indicator" in text
     assert "| lenet5 | keras | onnx | boundary, fgsm | +0.0500 (+0.0707) | pass |" in text
-    assert "| lenet5 | keras | 0 | fgsm | 100 | 0 | 30.0 | pass |" in text
+    assert "| lenet5 | keras | 0 | fgsm | 100 | 0 | 30.0 | L2 3.5, L-inf 0.15 | 2.0 | pass |" in text
+    assert "| lenet5 | keras | 1 | genetic | 30 | 1 | 90.0 | 4.0 % of words | – | pass |" in text

@@ -21,7 +21,7 @@ def test_attack_effective(attacked_original, bench, adversarial, tol, expect):
     _, out = bench.adversarial_outputs(o, attack)
     expect(checks.attack_effective(attacked_original.id, adv.changed,
                                    attack_success_rate(out, adv.labels), attack in MUST_CHANGE,
-                                   tol(attacked_original)), attacked_original)
+                                   tol(attacked_original), adv.info), attacked_original)
 
 
 def _outputs(bench, adversarial, attacked):
