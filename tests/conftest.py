@@ -22,6 +22,20 @@ def good_conversion(bench):
 
 
 @pytest.fixture(scope="session")
+def control_passes():
+    """control_passes(battery, case_id, verdicts): a good conversion passes every check of a
+    fault battery (recorded in its table), or the battery proves nothing."""
+
+    def check(battery: dict, case_id: str, verdicts) -> None:
+        battery[f"{case_id} (control)"] = verdicts
+        failures = [f for v in verdicts for f in v.failures]
+        assert not failures, ("the good conversion fails, so the battery proves nothing:\n"
+                              + "\n".join(failures))
+
+    return check
+
+
+@pytest.fixture(scope="session")
 def save_report(pytestconfig):
     """save_report(name, title, about, table): a markdown report under the reports dir, printed too."""
     bench = pytestconfig.convcheck_bench
