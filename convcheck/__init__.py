@@ -1,5 +1,14 @@
 """convcheck: does a converted deep-learning model still behave like the one that was trained?
 
-Pure logic lives here (data, training, caching, conversion, running, metrics, reports), free of
-pytest; the pytest layer is in fixtures/ and tests_conformance/.
+The public API for a project's own declarations (cheap to import: no framework, no numpy):
+
+- ``declare_model(name, **fields)``: a model, with the fields of a ``[model.NAME]`` table;
+- ``register_dataset``, ``register_exporter``, ``register_runtime``: the open registries;
+- the conformance tests themselves are ``convcheck.suite`` (``from convcheck.suite import *``
+  in a test module collects every family).
 """
+from convcheck.registry import (declare_model, register_dataset, register_exporter,
+                                register_runtime)
+
+__all__ = ["declare_model", "register_dataset", "register_exporter", "register_runtime"]
+__version__ = "0.2.0"

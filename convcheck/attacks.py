@@ -20,13 +20,14 @@ import numpy as np
 
 from convcheck import frameworks
 
-# attack -> the kind of model it applies to (ModelSpec.kind)
-ATTACKS = {"fgsm": "cnn", "boundary": "cnn", "genetic": "rnn"}
+# attack -> the kind of input it attacks (ModelSpec.kind); every attack needs a classifier.
+ATTACKS = {"fgsm": "image", "boundary": "image", "genetic": "tokens"}
 # Each attack's parameters in a profile's `attack.<name>` table (profiles.toml), with their types.
 # Every attack takes n_samples: the test samples attacked per original model.
 _NUM = (int, float)
 PARAMS: dict[str, dict] = {
-    "fgsm": {"n_samples": int, "eps": dict},  # eps: L-inf step per image data set
+    # eps: the L-inf step, one number or a table per data set (with an optional `default`)
+    "fgsm": {"n_samples": int, "eps": (int, float, dict)},
     "boundary": {"n_samples": int, "max_iter": int, "num_trial": int, "sample_size": int,
                  "delta": _NUM, "epsilon": _NUM},
     "genetic": {"n_samples": int, "population": int, "generations": int, "neighbours": int,
@@ -43,8 +44,27 @@ class AttackError(RuntimeError):
     """An attack could not be run as configured (bad parameters, too few usable samples)."""
 
 
-def attacks_for(kind: str) -> tuple[str, ...]:
-    return tuple(a for a, k in ATTACKS.items() if k == kind)
+def why_not(attack: str, spec) -> str | None:
+    """Why `attack` cannot run on `spec`'s model (None: it can)."""
+    if not spec.task.classification:
+        return f"{attack} attacks classifiers; {spec.name} is a {spec.task.kind} model"
+    if ATTACKS[attack] == "image":
+        if not spec.input.is_image:
+            return (f"{attack} attacks images (input.layout nhwc or nchw, 3 dimensions); "
+                    f"{spec.name}'s input is {spec.input.layout} {list(spec.input.shape)}")
+        if spec.input.range is None:
+            return f"{attack} needs the input's value range (input.range) to clip to"
+    elif spec.input.layout != "tokens" or spec.input.vocab_size is None:
+        return (f"{attack} substitutes words: it needs token input with input.vocab_size; "
+                f"{spec.name}'s input is {spec.input.layout}")
+    elif (spec.input.pad_id, spec.input.oov_id) != (0, 1):
+        return (f"{attack} reads id 0 as padding and 1 as out-of-vocabulary; {spec.name} "
+                f"declares pad_id {spec.input.pad_id}, oov_id {spec.input.oov_id}")
+    return None
+
+
+def attacks_for(spec) -> tuple[str, ...]:
+    return tuple(a for a in ATTACKS if why_not(a, spec) is None)
 
 
 @dataclass
@@ -111,11 +131,16 @@ def _torch_logits_classifier(model, spec):
             self.m = m
 
         def forward(self, x):
-            return self.m.logits(x.float())
+            x = x.float()
+            if hasattr(self.m, "logits"):
+                return self.m.logits(x)
+            out = self.m(x)
+            # log-probabilities: the softmax's logits up to a constant per sample
+            return out if spec.task.output == "logits" else torch.log(out.clamp_min(1e-30))
 
     return PyTorchClassifier(Logits(model.eval()), loss=torch.nn.CrossEntropyLoss(),
                              input_shape=spec.framework_input_shape("pytorch"),
-                             nb_classes=spec.num_classes, clip_values=(0.0, 1.0),
+                             nb_classes=spec.num_classes, clip_values=spec.input.range,
                              device_type="cpu")
 
 
@@ -126,14 +151,19 @@ def _keras_logits_classifier(model, spec):
     from art.estimators.classification import TensorFlowV2Classifier
 
     last = model.layers[-1]
-    cfg = last.get_config() | {"activation": "linear", "name": f"{last.name}_logits"}
-    dense = type(last).from_config(cfg)
-    logits = keras.Model(model.inputs, dense(last.input))
-    dense.set_weights(last.get_weights())
+    if spec.task.output == "logits":
+        logits = model
+    elif isinstance(last, keras.layers.Dense) and last.get_config()["activation"] == "softmax":
+        cfg = last.get_config() | {"activation": "linear", "name": f"{last.name}_logits"}
+        dense = type(last).from_config(cfg)
+        logits = keras.Model(model.inputs, dense(last.input))
+        dense.set_weights(last.get_weights())
+    else:  # log-probabilities: the softmax's logits up to a constant per sample
+        logits = keras.Model(model.inputs, keras.ops.log(keras.ops.maximum(model.outputs[0], 1e-30)))
     return TensorFlowV2Classifier(
         logits, nb_classes=spec.num_classes, input_shape=spec.framework_input_shape("keras"),
         loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        clip_values=(0.0, 1.0))
+        clip_values=spec.input.range)
 
 
 def fgsm(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
@@ -163,7 +193,7 @@ def boundary(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray,
         return predictor.predict(np.asarray(batch, dtype=np.float32))
 
     est = BlackBoxClassifier(predict, spec.framework_input_shape(framework), spec.num_classes,
-                             clip_values=(0.0, 1.0))
+                             clip_values=spec.input.range)
     attack = BoundaryAttack(est, targeted=False, verbose=False, **params)
     # ART's orthogonal steps draw from numpy's global generator: seed it, and put it back after
     state = np.random.get_state()
@@ -202,13 +232,14 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
     from convcheck import genetic
 
     spec = original.spec
-    if ATTACKS[attack] != spec.kind:
-        raise AttackError(f"{attack} attacks {ATTACKS[attack]} models; {spec.name} is a {spec.kind}")
+    reason = why_not(attack, spec)
+    if reason:
+        raise AttackError(reason)
     params = dict(params)
     n = params.pop("n_samples")
     usable = None
     if attack == "genetic":
-        words = (x_test != genetic.PAD_ID).sum(axis=1)
+        words = (x_test != spec.input.pad_id).sum(axis=1)
         usable = (words >= params["min_words"]) & (words <= params["max_words"])
     seeds = select_seeds(probs, y_test, n, usable)
     if len(seeds) < n:
@@ -231,7 +262,13 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
 
     p, fw, starts = original.predictor, original.framework, None
     if attack == "fgsm":
-        info["eps"] = params["eps"][spec.dataset]
+        lo, hi = spec.input.range
+        eps = params["eps"]
+        share = eps.get(spec.dataset, eps.get("default")) if isinstance(eps, dict) else eps
+        if share is None:
+            raise AttackError(f"the profile's attack.fgsm.eps has no entry for data set "
+                              f"{spec.dataset!r} and no default")
+        info["eps"] = share * (hi - lo)  # eps is a share of the value range
         x_adv = fgsm(p, spec, fw, x, y, eps=info["eps"])
     elif attack == "boundary":
         starts = boundary_starts(probs, x_test, seeds)
@@ -250,7 +287,7 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
                  if done else None,
                  "queries_mean": float(np.mean([r.queries for r in results]))}
     info["seconds"] = time.perf_counter() - t0
-    if spec.kind == "cnn":
+    if spec.kind == "image":
         info["perturbation"] = perturbation_sizes(x, x_adv)
     return AdversarialSet(attack, seeds, x, x_adv.astype(x.dtype), y, info, starts)
 

@@ -1,7 +1,8 @@
-"""Profiles (profiles.toml) and tolerances (tolerances.toml): loaded once, validated strictly.
+"""Profiles, tolerances, targets and expected failures: loaded once, validated strictly.
 
-Every mistake in these files is a ConfigError naming the file and the key, raised at start-up,
-so that a typo never silently falls back to a default.
+Each is the package's default file (convcheck/defaults/) extended by the project's own
+(convcheck.project says how they merge). Every mistake in these files is a ConfigError naming
+the file and the key, raised at start-up, so that a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
@@ -10,18 +11,36 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from convcheck import project as _project
 from convcheck.attacks import ATTACKS, PARAMS as ATTACK_PARAMS
 from convcheck.genetic import MAX_NEIGHBOURS
-from models import FRAMEWORKS, MAX_LEN, ZOO
-
-ROOT = Path(__file__).resolve().parent.parent
-PROFILES_FILE = ROOT / "profiles.toml"
-TOLERANCES_FILE = ROOT / "tolerances.toml"
-DATASET_NAMES = ("mnist", "cifar10", "imdb")
+from convcheck.spec import FRAMEWORKS
 
 
 class ConfigError(Exception):
     pass
+
+
+def _files(key: str, paths) -> list[Path]:
+    """The files to read for `key`: those given, else the packaged one and the project's."""
+    if paths is None:
+        return _project.active().files(key)
+    return [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """b over a, table by table (a value that is not a table replaces the one below it)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_merged(paths: list[Path]) -> tuple[dict, str]:
+    raw = {}
+    for p in paths:
+        raw = _merge(raw, _read_toml(p))
+    return raw, " + ".join(str(p) for p in paths)
 
 
 def _read_toml(path: Path) -> dict:
@@ -89,10 +108,19 @@ class Profile:
         """The parameters of attack `name` (validated when profiles.toml was read)."""
         return self.extra["attack"][name]
 
+    def fgsm_eps(self, dataset: str) -> float | None:
+        """FGSM's L-inf step for `dataset`: a table's entry for it (else its `default`), or
+        the one number given for every data set; None when the profile has none for it."""
+        eps = self.attack("fgsm")["eps"]
+        return eps.get(dataset, eps.get("default")) if isinstance(eps, dict) else eps
 
-def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
-    raw = _read_toml(path)
-    return {name: _parse_profile(path, name, body) for name, body in raw.items()}
+    def sizes(self, dataset: str) -> dict:
+        return self.data.get(dataset, {"n_train": None, "n_test": None})
+
+
+def load_profiles(paths=None) -> dict[str, Profile]:
+    raw, where = _read_merged(_files("profiles", paths))
+    return {name: _parse_profile(where, name, body) for name, body in raw.items()}
 
 
 def _parse_profile(path, name, body) -> Profile:
@@ -101,15 +129,15 @@ def _parse_profile(path, name, body) -> Profile:
     _unknown(path, name, body, _PROFILE_TYPES)
     for k, v in body.items():
         _check_type(path, name, k, v, _PROFILE_TYPES[k])
-    for k in ("seeds", "data", "train", "attack"):
+    for k in ("seeds", "attack"):
         if k not in body:
             raise ConfigError(f"{path}: [{name}] is missing {k!r}")
+    body = {"data": {}, "train": {}} | body
     seeds = body["seeds"]
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"{path}: {name}.seeds must be a non-empty list of integers")
     data = {}
-    _unknown(path, f"{name}.data", body["data"], DATASET_NAMES)
-    for ds in DATASET_NAMES:
+    for ds in body["data"]:
         sizes = body["data"].get(ds, {})
         _unknown(path, f"{name}.data.{ds}", sizes, _DATA_TYPES)
         for k, v in sizes.items():
@@ -117,12 +145,8 @@ def _parse_profile(path, name, body) -> Profile:
         # absent = the whole dataset
         data[ds] = {k: sizes.get(k) for k in _DATA_TYPES}
     train = {}
-    _unknown(path, f"{name}.train", body["train"], ZOO)
-    for model in ZOO:
+    for model, hp in body["train"].items():
         where = f"{name}.train.{model}"
-        hp = body["train"].get(model)
-        if hp is None:
-            raise ConfigError(f"{path}: {where} is missing (every profile trains every model)")
         _unknown(path, where, hp, _HP_TYPES)
         for k, v in hp.items():
             _check_type(path, where, k, v, _HP_TYPES[k])
@@ -162,23 +186,19 @@ def _check_attacks(path, name, attack) -> None:
             raise ConfigError(f"{path}: {where} is missing {', '.join(missing)}")
         for k, v in params.items():
             _check_type(path, where, k, v, types[k])
-            if types[k] is not dict and not v > 0:
+            if not isinstance(v, dict) and not v > 0:
                 raise ConfigError(f"{path}: {where}.{k} must be > 0, got {v}")
-    images = sorted({s.dataset for s in ZOO.values() if s.kind == ATTACKS["fgsm"]})
     eps = attack["fgsm"]["eps"]
-    _unknown(path, f"{name}.attack.fgsm.eps", eps, images)
-    for ds in images:
-        v = eps.get(ds)
+    for ds, v in (eps.items() if isinstance(eps, dict) else [("", eps)]):
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
-            raise ConfigError(f"{path}: {name}.attack.fgsm.eps.{ds} must be a number in (0, 1] "
-                              f"(inputs are in [0, 1]), got {v!r}")
+            raise ConfigError(f"{path}: {name}.attack.fgsm.eps{'.' + ds if ds else ''} must be a "
+                              f"number in (0, 1] (a share of the input's value range), got {v!r}")
     g = attack["genetic"]
     if g["population"] < 2:
         raise ConfigError(f"{path}: {name}.attack.genetic.population must be at least 2 (an "
                           f"elite and a child), got {g['population']}")
-    if not g["min_words"] <= g["max_words"] <= MAX_LEN:
-        raise ConfigError(f"{path}: {name}.attack.genetic needs min_words <= max_words <= "
-                          f"{MAX_LEN} (reviews are cut to {MAX_LEN} words), got "
+    if not g["min_words"] <= g["max_words"]:
+        raise ConfigError(f"{path}: {name}.attack.genetic needs min_words <= max_words, got "
                           f"{g['min_words']}..{g['max_words']}")
     if attack["genetic"]["neighbours"] > MAX_NEIGHBOURS:
         raise ConfigError(f"{path}: {name}.attack.genetic.neighbours must be at most "
@@ -188,8 +208,8 @@ def _check_attacks(path, name, attack) -> None:
                           f"review's words, at most 1, got {attack['genetic']['max_modification']}")
 
 
-def get_profile(name: str, path: Path = PROFILES_FILE) -> Profile:
-    profiles = load_profiles(path)
+def get_profile(name: str, paths=None) -> Profile:
+    profiles = load_profiles(paths)
     if name not in profiles:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {', '.join(profiles)}")
     return profiles[name]
@@ -225,9 +245,10 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     "adversarial_disagreement": (int, float),
     "robustness_indicator": (int, float),
 }
-# Keys that select the cases an override applies to.
-MATCH_KEYS = {"model": tuple(ZOO), "framework": FRAMEWORKS, "dataset": DATASET_NAMES,
-              "target": None, "profile": None, "attack": tuple(ATTACKS)}
+# Keys that select the cases an override applies to (model, dataset and target: the names the
+# project declares, passed to load_tolerances).
+MATCH_KEYS = {"model": None, "framework": FRAMEWORKS, "dataset": None, "target": None,
+              "profile": None, "attack": tuple(ATTACKS)}
 
 
 @dataclass(frozen=True)
@@ -262,7 +283,22 @@ class Tolerances:
         return self.lookup(key, **case)[0]
 
 
-def load_tolerances(path: Path = TOLERANCES_FILE, targets: tuple[str, ...] | None = None) -> Tolerances:
+def load_tolerances(paths=None, targets: tuple[str, ...] | None = None,
+                    models: tuple[str, ...] | None = None,
+                    datasets: tuple[str, ...] | None = None) -> Tolerances:
+    """[default] of every file, the later ones' values replacing the earlier ones'; then every
+    file's [[override]] entries, in file order. targets/models/datasets: the valid names of the
+    match keys (None: not checked)."""
+    files = _files("tolerances", paths)
+    defaults, overrides = {}, []
+    for path in files:
+        d, o = _parse_tolerances(path, {"target": targets, "model": models, "dataset": datasets})
+        defaults |= d
+        overrides += o
+    return Tolerances(defaults, overrides, files[-1])
+
+
+def _parse_tolerances(path: Path, names: dict):
     raw = _read_toml(path)
     _unknown(path, "<top>", raw, ("default", "override"))
     defaults = raw.get("default", {})
@@ -286,7 +322,7 @@ def load_tolerances(path: Path = TOLERANCES_FILE, targets: tuple[str, ...] | Non
             raise ConfigError(f"{path}: {where} matches every case; name a model, framework, "
                               f"dataset, target, profile or attack")
         for k, v in match.items():
-            valid = MATCH_KEYS[k] if k != "target" else targets
+            valid = MATCH_KEYS[k] or names.get(k)
             if valid is not None and v not in valid:
                 raise ConfigError(f"{path}: {where}.{k} = {v!r} is unknown; valid: {', '.join(valid)}")
         values = {k: o[k] for k in TOLERANCE_KEYS if k in o}
@@ -295,23 +331,16 @@ def load_tolerances(path: Path = TOLERANCES_FILE, targets: tuple[str, ...] | Non
         if not values:
             raise ConfigError(f"{path}: {where} sets no tolerance")
         overrides.append(Override(match, values, reason.strip()))
-    return Tolerances(defaults, overrides, path)
+    return defaults, overrides
 
 
 # --------------------------------------------------------------------------- targets
 
-TARGETS_FILE = ROOT / "targets.toml"
-# Converters each format knows, per source framework.
-EXPORTERS = {
-    "onnx": {"pytorch": ("dynamo", "torchscript"), "keras": ("tf2onnx",)},
-    # jit-trace: torch.jit.trace, then coremltools.convert; tf-function: the concrete function
-    # of a traced tf.function (coremltools cannot take a Keras 3 model object).
-    "coreml": {"pytorch": ("jit-trace",), "keras": ("tf-function",)},
-}
 _TARGET_TYPES = {"format": str, "timeout_s": (int, float), "pytorch": dict, "keras": dict}
-_OPTION_TYPES = {"exporter": str, "opset": int, "convert_to": str, "precision": str,
-                 "deployment_target": str}
-# The options each format takes (all required for coreml: nothing falls back to a default).
+_OPTION_TYPES = {"exporter": str, "converter": str, "opset": int, "convert_to": str,
+                 "precision": str, "deployment_target": str}
+# The options each format's built-in exporters take (all required for coreml: nothing falls
+# back to a default). A `converter` (module:function) takes any options and checks its own.
 _FORMAT_OPTIONS = {"onnx": ("exporter", "opset"),
                    "coreml": ("exporter", "convert_to", "precision", "deployment_target")}
 COREML_CONVERT_TO = ("mlprogram", "neuralnetwork")
@@ -345,13 +374,16 @@ class Target:
     format: str
     timeout_s: float
     options: dict  # framework -> converter options
+    shipped: bool = False  # a team's already-converted files (ModelSpec sources' artifacts)
 
     def frameworks(self) -> tuple[str, ...]:
         return tuple(f for f in FRAMEWORKS if f in self.options)
 
 
-def load_targets(path: Path = TARGETS_FILE) -> dict[str, Target]:
-    raw = _read_toml(path)
+def load_targets(paths=None) -> dict[str, Target]:
+    from convcheck import registry
+
+    raw, path = _read_merged(_files("targets", paths))
     targets = {}
     for name, body in raw.items():
         if not isinstance(body, dict):
@@ -360,39 +392,57 @@ def load_targets(path: Path = TARGETS_FILE) -> dict[str, Target]:
         for k, v in body.items():
             _check_type(path, name, k, v, _TARGET_TYPES[k])
         fmt = body.get("format")
-        if fmt not in EXPORTERS:
-            raise ConfigError(f"{path}: {name}.format {fmt!r} unknown; valid: {', '.join(EXPORTERS)}")
+        if fmt not in registry.RUNTIMES:
+            raise ConfigError(f"{path}: {name}.format {fmt!r} unknown; valid: "
+                              f"{', '.join(registry.RUNTIMES)}")
+        if body.get("timeout_s", 1) <= 0:
+            raise ConfigError(f"{path}: {name}.timeout_s must be > 0, got {body['timeout_s']}")
         options = {}
         for fw in FRAMEWORKS:
             if fw not in body:
                 continue
-            where = f"{name}.{fw}"
-            _unknown(path, where, body[fw], _FORMAT_OPTIONS[fmt])
-            for k, v in body[fw].items():
-                _check_type(path, where, k, v, _OPTION_TYPES[k])
-            exporter = body[fw].get("exporter")
-            if exporter not in EXPORTERS[fmt][fw]:
-                raise ConfigError(f"{path}: {where}.exporter {exporter!r} unknown for {fmt}; "
-                                  f"valid: {', '.join(EXPORTERS[fmt][fw])}")
-            if fmt == "coreml":
-                _check_coreml_options(path, where, body[fw])
-            options[fw] = dict(body[fw])
+            where, opts = f"{name}.{fw}", body[fw]
+            custom = "converter" in opts
+            if not custom:
+                _unknown(path, where, opts, _FORMAT_OPTIONS.get(fmt, ("exporter",)))
+            for k, v in opts.items():
+                if k in _OPTION_TYPES:
+                    _check_type(path, where, k, v, _OPTION_TYPES[k])
+            if custom:
+                if "exporter" in opts:
+                    raise ConfigError(f"{path}: {where}: give exporter or converter, not both")
+                from convcheck.spec import SpecError, import_callable
+                try:
+                    import_callable(opts["converter"])
+                except SpecError as e:
+                    raise ConfigError(f"{path}: {where}.converter: {e}") from None
+            else:
+                valid = registry.exporters(fmt, fw)
+                if opts.get("exporter") not in valid:
+                    raise ConfigError(f"{path}: {where}.exporter {opts.get('exporter')!r} unknown "
+                                      f"for {fmt}; valid: {', '.join(valid)} (or converter = "
+                                      f"'module:function')")
+                if fmt == "coreml":
+                    _check_coreml_options(path, where, opts)
+            options[fw] = dict(opts)
         if not options:
             raise ConfigError(f"{path}: [{name}] converts no framework (add pytorch or keras)")
         # One artifact name per target: model.mlpackage (mlprogram) or model.mlmodel.
-        if fmt == "coreml" and len({o["convert_to"] for o in options.values()}) > 1:
+        if fmt == "coreml" and len({o.get("convert_to") for o in options.values()}) > 1:
             raise ConfigError(f"{path}: [{name}] convert_to differs between frameworks; "
                               f"one CoreML target makes one model type")
         targets[name] = Target(name, fmt, float(body.get("timeout_s", 600)), options)
     return targets
 
 
-def select_targets(names: str | None, path: Path = TARGETS_FILE) -> dict[str, Target]:
+def select_targets(names: str | None, paths=None, targets: dict | None = None) -> dict[str, Target]:
     """Targets named in a comma-separated list (None = all); unknown names raise ConfigError."""
-    targets = load_targets(path)
-    if not names:
+    targets = load_targets(paths) if targets is None else targets
+    if names is None:
         return targets
     chosen = [n.strip() for n in names.split(",") if n.strip()]
+    if not chosen:
+        raise ConfigError(f"no target named in {names!r}; valid targets: {', '.join(targets)}")
     for n in chosen:
         if n not in targets:
             raise ConfigError(f"unknown target {n!r}; valid targets: {', '.join(targets)}")
@@ -401,7 +451,6 @@ def select_targets(names: str | None, path: Path = TARGETS_FILE) -> dict[str, Ta
 
 # --------------------------------------------------------------------------- expected failures
 
-EXPECTED_FAILURES_FILE = ROOT / "expected_failures.toml"
 _XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str}
 
 
@@ -416,8 +465,12 @@ class ExpectedFailure:
         return fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(test, self.test)
 
 
-def load_expected_failures(path: Path = EXPECTED_FAILURES_FILE) -> list[ExpectedFailure]:
+def load_expected_failures(paths=None) -> list[ExpectedFailure]:
     """Known divergences, kept as data: each needs a reason and the number that was measured."""
+    return [e for p in _files("expected_failures", paths) for e in _parse_xfails(p)]
+
+
+def _parse_xfails(path: Path) -> list[ExpectedFailure]:
     raw = _read_toml(path)
     _unknown(path, "<top>", raw, ("xfail",))
     entries = raw.get("xfail", [])

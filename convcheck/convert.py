@@ -19,7 +19,6 @@ ONNX_FILE = "model.onnx"
 COREML_FILE = {"mlprogram": "model.mlpackage", "neuralnetwork": "model.mlmodel"}
 # CoreML inputs take a batch of 1..COREML_MAX_BATCH: an mlprogram refuses an unbounded range.
 COREML_MAX_BATCH = 1024
-UNROLL_ATOL = 1e-5  # the unrolled Keras RNN must compute what the saved one computes
 ERROR_FILE = "converter-error.txt"
 INPUT_NAME, OUTPUT_NAME = "input", "probabilities"
 
@@ -29,9 +28,14 @@ class ConversionError(Exception):
 
 
 def artifact_file(target: Target) -> str:
-    if target.format == "coreml":  # config.py keeps convert_to the same for every framework
-        return COREML_FILE[next(iter(target.options.values()))["convert_to"]]
-    return {"onnx": ONNX_FILE}[target.format]
+    """The artifact's file name (config.py keeps convert_to the same for every framework)."""
+    return artifact_file_for(target.format, next(iter(target.options.values())))
+
+
+def artifact_file_for(fmt: str, options: dict) -> str:
+    if fmt == "coreml":
+        return COREML_FILE[options.get("convert_to", "mlprogram")]
+    return {"onnx": ONNX_FILE}.get(fmt, f"model.{fmt}")
 
 
 def coreml_expected(spec, framework: str, options: dict) -> dict:
@@ -39,7 +43,7 @@ def coreml_expected(spec, framework: str, options: dict) -> dict:
     mlprogram = options["convert_to"] == "mlprogram"
     # CoreML has no int64: token ids are int32 in an ML program; a neural network declares
     # every input float32 (coremltools casts it).
-    dtype = "INT32" if spec.input_dtype == "int64" and mlprogram else "FLOAT32"
+    dtype = "INT32" if spec.input_dtype.startswith("int") and mlprogram else "FLOAT32"
     dims = [[d, d] for d in spec.framework_input_shape(framework)]
     return {
         "model_type": "mlProgram" if mlprogram else "neuralNetwork",
@@ -47,7 +51,7 @@ def coreml_expected(spec, framework: str, options: dict) -> dict:
                                 "shape": [[1, COREML_MAX_BATCH], *dims]}},
         # a multiarray of probabilities, not a classifier's dictionary
         "outputs": {OUTPUT_NAME: {"type": "multiArrayType", "dtype": "FLOAT32",
-                                  "shape": [[1, COREML_MAX_BATCH], [spec.num_classes] * 2]}},
+                                  "shape": [[1, COREML_MAX_BATCH], [spec.task.width] * 2]}},
         "weights": "float16" if options["precision"] == "fp16" else "float32",
     }
 
@@ -117,8 +121,9 @@ def _weight_elements(spec) -> dict[str, int]:
 
 def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -> Path:
     """Convert the model saved at `source` into `out_dir`; returns the artifact's path."""
-    job = {"model": spec.name, "framework": framework, "source": str(source),
-           "format": target.format, "options": target.options[framework], "out_dir": str(out_dir)}
+    job = {"model": spec.name, "spec": spec.declaration, "framework": framework,
+           "source": str(source), "format": target.format, "options": target.options[framework],
+           "out_dir": str(out_dir), "sys_path": [p for p in sys.path if p]}
     cmd = [sys.executable, "-m", "convcheck.convert", json.dumps(job)]
     what = f"{target.name} conversion of {spec.name}-{framework} ({target.options[framework]})"
     try:
@@ -137,141 +142,39 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
 # --------------------------------------------------------------------------- the child
 
 
-def _torch_to_onnx(spec, source: Path, options: dict, path: Path) -> None:
-    import torch
-
-    from convcheck.predictors import TorchPredictor
-
-    model = TorchPredictor.load(spec, source).model
-    batch = 2
-    shape = (batch, *spec.framework_input_shape("pytorch"))
-    example = (torch.zeros(shape, dtype=torch.int64) if spec.input_dtype == "int64"
-               else torch.rand(shape))
-    dynamo = options["exporter"] == "dynamo"
-    torch.onnx.export(
-        model, (example,), str(path), dynamo=dynamo, opset_version=options.get("opset"),
-        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-        **({"external_data": False} if dynamo else {}),
-    )
-
-
-def _keras_to_onnx(spec, source: Path, options: dict, path: Path) -> None:
-    import tensorflow as tf
-    import tf2onnx
-
-    from convcheck.predictors import KerasPredictor
-
-    model = KerasPredictor.load(spec, source).model
-    # Keras 3 models lack what tf2onnx.from_keras expects; a traced inference function works.
-    signature = (tf.TensorSpec((None, *spec.input_shape), spec.input_dtype, name=INPUT_NAME),)
-    fn = tf.function(lambda x: model(x, training=False))
-    tf2onnx.convert.from_function(fn, input_signature=signature, opset=options.get("opset"),
-                                  output_path=str(path))
-
-
-def _coreml_save(model, spec, framework: str, options: dict, path: Path, source: str,
-                 output: str) -> None:
-    """coremltools.convert with the target's options; input "input" with a ranged batch, the
-    source graph's output `output` as float32 "probabilities"."""
-    import coremltools as ct
-    import numpy as np
-
-    batch = ct.RangeDim(1, COREML_MAX_BATCH, default=1)
-    shape = ct.Shape((batch, *spec.framework_input_shape(framework)))
-    dtype = np.int32 if spec.input_dtype == "int64" else np.float32  # CoreML has no int64
-    mlprogram = options["convert_to"] == "mlprogram"
-    precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[options["precision"]]
-    mlmodel = ct.convert(
-        model, source=source, inputs=[ct.TensorType(name=INPUT_NAME, shape=shape, dtype=dtype)],
-        # float32 out at every precision: from macOS13 on, an fp16 program would return fp16
-        outputs=[ct.TensorType(name=output, dtype=np.float32)],
-        convert_to=options["convert_to"], compute_precision=precision if mlprogram else None,
-        minimum_deployment_target=getattr(ct.target, options["deployment_target"]))
-    if output != OUTPUT_NAME:  # a TF graph's own name ("Identity"): give it the suite's
-        model_spec = mlmodel.get_spec()
-        ct.utils.rename_feature(model_spec, output, OUTPUT_NAME)
-        mlmodel = ct.models.MLModel(model_spec, weights_dir=mlmodel.weights_dir,
-                                    skip_model_load=True)
-    mlmodel.save(str(path))
-
-
-def _torch_to_coreml(spec, source: Path, options: dict, path: Path) -> None:
-    import torch
-
-    from convcheck.predictors import TorchPredictor
-
-    model = TorchPredictor.load(spec, source).model
-    shape = (2, *spec.framework_input_shape("pytorch"))
-    example = (torch.zeros(shape, dtype=torch.int64) if spec.input_dtype == "int64"
-               else torch.rand(shape))
-    _coreml_save(torch.jit.trace(model, example), spec, "pytorch", options, path, "pytorch",
-                 OUTPUT_NAME)
-
-
-def _unrolled_keras_rnn(spec, saved):
-    """The saved RNN rebuilt with unroll=True and its weights (same layer names): coremltools'
-    TF frontend fails on Keras 3's recurrent loop but converts the unrolled steps."""
-    import numpy as np
-
-    from models import VOCAB_SIZE
-    from models.rnn import build_keras
-
-    model = build_keras(spec, unroll=True)
-    for layer in model.layers:
-        layer.set_weights(saved.get_layer(layer.name).get_weights())
-    x = np.random.default_rng(0).integers(0, VOCAB_SIZE, (16, *spec.input_shape))
-    diff = float(np.abs(np.asarray(model(x, training=False))
-                        - np.asarray(saved(x, training=False))).max())
-    if not diff < UNROLL_ATOL:
-        raise RuntimeError(f"{spec.name}: the unrolled Keras model differs from the saved one: "
-                           f"max abs diff {diff:.3g} >= {UNROLL_ATOL:g} on 16 random sequences")
-    return model
-
-
-def _keras_to_coreml(spec, source: Path, options: dict, path: Path) -> None:
-    import tensorflow as tf
-
-    from convcheck.predictors import KerasPredictor
-
-    model = KerasPredictor.load(spec, source).model
-    if spec.kind == "rnn":
-        model = _unrolled_keras_rnn(spec, model)
-    # coremltools cannot take a Keras 3 model object; the concrete function of a traced one
-    # converts. Token ids come in as int32 and are cast back for the int64 input layer.
-    dtype = tf.int32 if spec.input_dtype == "int64" else tf.float32
-    fn = tf.function(lambda x: model(tf.cast(x, spec.input_dtype), training=False),
-                     input_signature=[tf.TensorSpec((None, *spec.input_shape), dtype,
-                                                    name=INPUT_NAME)])
-    concrete = fn.get_concrete_function()
-    _coreml_save([concrete], spec, "keras", options, path, "tensorflow",
-                 concrete.outputs[0].name.split(":")[0])
-
-
 def _child(job: dict) -> None:
     from convcheck import frameworks  # noqa: F401  (environment and threads, as in the parent)
-    from models import get_spec
+    from convcheck.registry import EXPORTERS
+    from convcheck.spec import from_declaration, import_callable
 
-    spec, out_dir = get_spec(job["model"]), Path(job["out_dir"])
+    for p in reversed(job["sys_path"]):  # the project's modules import as in the parent
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    spec, out_dir = from_declaration(job["model"], job["spec"]), Path(job["out_dir"])
     framework, options, source = job["framework"], job["options"], Path(job["source"])
-    if job["format"] == "coreml":
+    path = out_dir / artifact_file_for(job["format"], options)
+    if "converter" in options:  # a team's own converter: fn(original, destination, options)
+        from convcheck.exporters import load_original_model
+
+        fn = import_callable(options["converter"])
+        fn(load_original_model(spec, framework, source), path, dict(options))
+        if not path.exists():
+            raise RuntimeError(f"converter {options['converter']} wrote nothing at {path}")
+    else:
+        EXPORTERS.get((job["format"], framework, options["exporter"]))(
+            spec, framework, source, options, path)
+    if job["format"] == "coreml" and "precision" in options:
         from convcheck import checks
 
-        path = out_dir / COREML_FILE[options["convert_to"]]
-        convert_fn = {"pytorch": _torch_to_coreml, "keras": _keras_to_coreml}[framework]
-        convert_fn(spec, source, options, path)
         # Reload the saved spec: what a runtime will see must be what was asked for.
         verdict = checks.artifact_declares(f"{spec.name}-{framework}", describe_coreml(path),
                                            coreml_expected(spec, framework, options))
         if not verdict.passed:
             raise RuntimeError(f"saved CoreML model is not as declared:\n{verdict.message()}")
-        return
-    import onnx
+    elif job["format"] == "onnx":
+        import onnx
 
-    path = out_dir / ONNX_FILE
-    convert_fn = {"pytorch": _torch_to_onnx, "keras": _keras_to_onnx}[framework]
-    convert_fn(spec, source, options, path)
-    onnx.checker.check_model(str(path), full_check=True)
+        onnx.checker.check_model(str(path), full_check=True)
 
 
 if __name__ == "__main__":

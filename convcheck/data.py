@@ -10,7 +10,7 @@ Two kinds of source:
   once and cached as ``.npz`` under ``cache_dir/data/``.
 
 Layouts: images are float32 NHWC in [0, 1]; IMDb samples are int64 token ids, pre-padded
-to ``models.MAX_LEN``; labels are int64.
+to ``MAX_LEN``; labels are int64.
 """
 from __future__ import annotations
 
@@ -36,11 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE
-
 log = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "cifar10", "imdb")
+# The IMDb tokenizer's vocabulary and sequence length (the zoo's text models are built for them).
+VOCAB_SIZE = 10_000
+MAX_LEN = 200
+PAD_ID, OOV_ID = 0, 1
 DATA_DIR_ENV = "CONVCHECK_DATA_DIR"
 NUM_CLASSES = {"mnist": 10, "cifar10": 10, "imdb": 2}
 
@@ -131,6 +133,7 @@ def load_dataset(name: str, data_dir: Path | None, *, n_train: int | None, n_tes
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+    cache_dir = Path(cache_dir)
     for label, n in (("n_train", n_train), ("n_test", n_test)):
         if n is not None and n < 0:
             raise ValueError(f"{label} must be >= 0 or None, got {n}")

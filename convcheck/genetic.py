@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from models import OOV_ID, PAD_ID
+from convcheck.data import OOV_ID, PAD_ID
 
 FIRST_WORD_ID = max(PAD_ID, OOV_ID) + 1  # ids below are padding and out-of-vocabulary
 MAX_NEIGHBOURS = 32  # neighbours kept per word; an attack uses its first `neighbours`

@@ -1,8 +1,13 @@
 """One way to run any model, original or converted.
 
 A Predictor takes a batch in its model's own input layout (the layout ModelSpec gives for the
-framework the model came from) and returns class probabilities as float32, shape (N, classes):
-every model in the zoo ends in a softmax, and a converted model must keep it.
+framework the model came from) and returns its first output as a float32 array (N, width): class
+probabilities or logits for a classifier (as its task declares), values otherwise.
+
+Originals load from what their declaration gives: a state_dict or ``.keras`` file written by
+convcheck (its build or load callable makes the architecture), TorchScript, a ``torch.export``
+``.pt2`` program, or a ``.keras`` / ``.h5`` file. Converted models load through the runtime the
+registry names for their format (convcheck.registry.RUNTIMES).
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from convcheck import frameworks
+from convcheck.spec import SpecError
 
 
 class Predictor(Protocol):
@@ -20,15 +26,37 @@ class Predictor(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
 
+def _first(out):
+    """A model's first output: tuples, lists and dicts (in their order) give their first."""
+    while isinstance(out, (tuple, list, dict)):
+        out = next(iter(out.values())) if isinstance(out, dict) else out[0]
+    return out
+
+
 class TorchPredictor:
     name = "pytorch"
 
     def __init__(self, model):
-        self.model = model.eval()
+        try:
+            model.eval()
+        except (NotImplementedError, RuntimeError):  # a torch.export program: already eval
+            pass
+        self.model = model
 
     @classmethod
     def load(cls, spec, path: Path) -> "TorchPredictor":
         torch = frameworks.torch()
+        path = Path(path)
+        if spec.sources["pytorch"].kind == "file":
+            try:
+                if path.suffix == ".pt2":
+                    return cls(torch.export.load(str(path)).module())
+                return cls(torch.jit.load(str(path), map_location="cpu"))
+            except Exception as e:
+                raise SpecError(f"model {spec.name!r}: pytorch.file {path} does not load as "
+                                f"{'a torch.export program' if path.suffix == '.pt2' else 'TorchScript'}"
+                                f": {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                                ) from None
         model = spec.build("pytorch")
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return cls(model)
@@ -36,7 +64,7 @@ class TorchPredictor:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         torch = frameworks.torch()
         with torch.inference_mode():
-            return self.model(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+            return _first(self.model(torch.from_numpy(np.ascontiguousarray(batch)))).numpy()
 
 
 class KerasPredictor:
@@ -50,10 +78,19 @@ class KerasPredictor:
 
     @classmethod
     def load(cls, spec, path: Path) -> "KerasPredictor":
-        return cls(frameworks.keras().models.load_model(path, compile=False))
+        path = Path(path)
+        if path.is_dir() or path.suffix not in (".keras", ".h5"):
+            raise SpecError(f"model {spec.name!r}: keras.file {path}: convcheck reads .keras and "
+                            f".h5 files (a SavedModel directory: save it with model.save("
+                            f"'model.keras') or declare a load callable)")
+        try:
+            return cls(frameworks.keras().models.load_model(path, compile=False))
+        except Exception as e:
+            raise SpecError(f"model {spec.name!r}: keras model {path} does not load: "
+                            f"{type(e).__name__}: {e}") from None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self._fn(batch))
+        return np.asarray(_first(self._fn(batch)))
 
 
 class OrtPredictor:
@@ -75,6 +112,14 @@ class OrtPredictor:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
+
+
+ORIGINALS = {"pytorch": TorchPredictor.load, "keras": KerasPredictor.load}
+
+
+def load_original(spec, framework: str, path: Path) -> Predictor:
+    """The original of `spec` in `framework`, saved at `path`."""
+    return ORIGINALS[framework](spec, path)
 
 
 class CoreMLPredictor:
@@ -115,14 +160,11 @@ class CoreMLPredictor:
         return np.concatenate(outs).astype(np.float32, copy=False)
 
 
-RUNTIMES = {"onnx": OrtPredictor.load, "coreml": CoreMLPredictor.load}
-# Formats whose runtime exists on one OS only: format -> the pytest marker of that OS.
-RUNTIME_OS: dict[str, str] = {"coreml": "macos"}
-
-
 def load_converted(fmt: str, path: Path) -> Predictor:
-    """The runtime predictor for a converted artifact of format `fmt`."""
-    return RUNTIMES[fmt](path)
+    """The runtime predictor for a converted artifact of format `fmt` (registry.RUNTIMES)."""
+    from convcheck.registry import RUNTIMES
+
+    return RUNTIMES.get(fmt)(path)
 
 
 def predict_all(predictor: Predictor, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

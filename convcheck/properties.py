@@ -23,7 +23,7 @@ from hypothesis import given, note, settings as Settings, strategies as st, targ
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from convcheck import checks, strategies
-from models import ModelSpec
+from convcheck.spec import ModelSpec
 
 CHECK = "property_equivalence"
 # Statistics of a whole test set: measured and recorded on every batch, not judged. On a batch
@@ -188,12 +188,17 @@ def save_counterexample(directory: Path, case_id: str, ce: Counterexample) -> Pa
 
 def reproducer(path: Path, recipes, original: str, converted: str) -> str:
     """A snippet that reloads the saved batch and both predictors and prints their difference."""
+    from convcheck.project import active
+
+    root = active().root
     return textwrap.dedent(f"""\
         import numpy as np
         from pathlib import Path
         from convcheck import train
         from convcheck.predictors import load_converted, OrtPredictor
-        from models import get_spec
+        from convcheck import project
+        from convcheck.registry import MODELS
+        project.load_models(project.discover(Path({str(root)!r})))
         saved = np.load({str(path)!r})
         x = saved["x"]  # {recipes!r}
         original = {original}

@@ -1,4 +1,4 @@
-"""Hypothesis strategies over the zoo's input domains (no pytest here).
+"""Hypothesis strategies over a model's declared input domain (no pytest here).
 
 A strategy draws a *recipe* per sample: a small frozen dataclass (kind + a few numbers) that
 `render` turns into pixels or token ids, deterministically. Recipes keep Hypothesis' output
@@ -13,9 +13,16 @@ so Hypothesis itself chooses and shrinks pixel values), noise (uniform in a draw
 patches (rectangles of constant value on a background) and mixture (each pixel 0, 1 or noise,
 in drawn proportions). A batch mixes kinds freely.
 
-Token sequences (int64 ids, length MAX_LEN): every length 0..MAX_LEN, pre-padded with PAD_ID like
-the IMDb tokenizer's output, the body made of OOV_ID only, one repeated id, the extreme ids, ids
-Hypothesis picks one by one (any id < VOCAB_SIZE, PAD_ID included), or seeded random word ids.
+Images are drawn in [0, 1] and scaled to the declared input.range.
+
+Token sequences (integer ids, the declared length): every length 0..length, pre-padded with
+PAD_ID like the IMDb tokenizer's output, the body made of OOV_ID only, one repeated id, the
+extreme ids, ids Hypothesis picks one by one (any id < vocab_size, PAD_ID included), or seeded
+random word ids.
+
+Features (any other input with a declared range): every element at the low or the high end,
+one constant, uniform noise in a drawn sub-range, or a few elements Hypothesis picks itself on
+a constant background.
 """
 from __future__ import annotations
 
@@ -24,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from models import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE, ModelSpec
+from convcheck.data import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE
+from convcheck.spec import ModelSpec
 
 GRID = 4  # coarse images: GRID x GRID cells per channel (28 and 32 are multiples of 4)
 SEEDS = st.integers(0, 2**16 - 1)
@@ -33,6 +41,7 @@ PIXELS = st.floats(0.0, 1.0, width=32)  # exactly representable in float32
 # Simplest first: Hypothesis shrinks a sampled kind towards the start of the tuple.
 IMAGE_KINDS = ("black", "white", "constant", "sparse", "coarse", "noise", "patches", "mixture")
 TOKEN_KINDS = ("oov", "repeat", "extremes", "chosen", "random")
+FEATURE_KINDS = ("low", "high", "constant", "noise", "spikes")
 # Ids a body of kind "extremes" is made of: the smallest word id, OOV and the largest id.
 EXTREME_IDS = (OOV_ID, 2, VOCAB_SIZE - 1)
 
@@ -86,7 +95,43 @@ class Tokens:
             object.__setattr__(self, "length", len(self.ids))
 
 
+@dataclass(frozen=True)
+class Features:
+    """One sample of a numeric input, in units of its range: 0 is the low end, 1 the high."""
+
+    kind: str
+    value: float = 0.0  # constant / spikes background
+    low: float = 0.0  # noise range
+    high: float = 1.0
+    spikes: tuple[tuple[int, float], ...] = ()  # (flat index, value) set on the background
+    seed: int = 0
+
+    def __repr__(self) -> str:
+        used = {"low": (), "high": (), "constant": ("value",), "noise": ("low", "high", "seed"),
+                "spikes": ("value", "spikes")}[self.kind]
+        args = "".join(f", {k}={getattr(self, k)!r}" for k in used)
+        return f"Features(kind={self.kind!r}{args})"
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self))
+
+
 # --------------------------------------------------------------------------- strategies
+
+
+@st.composite
+def feature_recipes(draw, size: int) -> Features:
+    kind = draw(st.sampled_from(FEATURE_KINDS))
+    if kind in ("low", "high"):
+        return Features(kind)
+    if kind == "constant":
+        return Features(kind, value=draw(PIXELS))
+    if kind == "noise":
+        a, b = sorted((draw(PIXELS), draw(PIXELS)))
+        return Features(kind, low=a, high=b, seed=draw(SEEDS))
+    spikes = draw(st.lists(st.tuples(st.integers(0, size - 1), PIXELS), min_size=1,
+                           max_size=min(size, 8)))
+    return Features(kind, value=draw(PIXELS), spikes=tuple(spikes))
 
 
 @st.composite
@@ -126,11 +171,35 @@ def token_recipes(draw, max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZE) ->
     return Tokens(kind, length=length, seed=draw(SEEDS))
 
 
+def why_not(spec: ModelSpec) -> str | None:
+    """Why no strategy can draw valid inputs for `spec` (None: one can)."""
+    if spec.kind == "tokens":
+        if spec.input.vocab_size is None or len(spec.input.shape) != 1:
+            return ("token inputs are drawn from a vocabulary: declare input.vocab_size "
+                    "(and a 1-d input.shape)")
+        return None
+    if spec.input.range is None:
+        return ("valid inputs are drawn from the declared value range: declare input.range "
+                "(no range, no domain to search)")
+    if spec.input.dtype.startswith("int"):
+        return f"integer {spec.input.layout} inputs have no strategy (only token ids do)"
+    return None
+
+
+def _channels(spec: ModelSpec) -> int:
+    return spec.input_shape[-1] if spec.input.layout == "nhwc" else spec.input_shape[0]
+
+
 def sample_recipes(spec: ModelSpec):
     """One sample of `spec`'s input domain, as a recipe."""
-    if spec.kind == "cnn":
-        return image_recipes(channels=spec.input_shape[-1])
-    return token_recipes(max_len=spec.input_shape[0])
+    reason = why_not(spec)
+    if reason:
+        raise ValueError(f"{spec.name}: {reason}")
+    if spec.kind == "image":
+        return image_recipes(channels=_channels(spec))
+    if spec.kind == "tokens":
+        return token_recipes(max_len=spec.input_shape[0], vocab_size=spec.input.vocab_size)
+    return feature_recipes(size=int(np.prod(spec.input_shape)))
 
 
 def batches(spec: ModelSpec, max_batch: int):
@@ -157,7 +226,7 @@ def render_image(r: Image, shape: tuple[int, int, int]) -> np.ndarray:
         x = np.where(rng.random(shape) < r.density, r.value, 0.0)
     elif r.kind == "coarse":
         cells = np.asarray(r.grid, dtype=np.float64).reshape(GRID, GRID, c)
-        x = np.repeat(np.repeat(cells, h // GRID, axis=0), w // GRID, axis=1)
+        x = cells[np.arange(h) * GRID // h][:, np.arange(w) * GRID // w]
     elif r.kind == "noise":
         x = rng.uniform(r.low, r.high, shape)
     elif r.kind == "patches":
@@ -198,10 +267,40 @@ def render_tokens(r: Tokens, max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZ
     return out
 
 
+def render_features(r: Features, shape: tuple[int, ...]) -> np.ndarray:
+    """A sample in [0, 1] (units of the declared range)."""
+    if r.kind == "low":
+        x = np.zeros(shape)
+    elif r.kind == "high":
+        x = np.ones(shape)
+    elif r.kind == "constant":
+        x = np.full(shape, r.value)
+    elif r.kind == "noise":
+        x = np.random.default_rng(r.seed).uniform(r.low, r.high, shape)
+    elif r.kind == "spikes":
+        x = np.full(int(np.prod(shape)), r.value)
+        for i, v in r.spikes:
+            x[i] = v
+        x = x.reshape(shape)
+    else:
+        raise ValueError(f"unknown feature kind {r.kind!r}; valid: {', '.join(FEATURE_KINDS)}")
+    return x
+
+
 def render(recipes, spec: ModelSpec, framework: str) -> np.ndarray:
     """A batch in `framework`'s input layout and spec.input_dtype."""
-    if spec.kind == "cnn":
-        x = np.stack([render_image(r, spec.input_shape) for r in recipes])
+    if spec.kind == "tokens":
+        x = np.stack([render_tokens(r, max_len=spec.input_shape[0],
+                                    vocab_size=spec.input.vocab_size) for r in recipes])
+        return spec.to_framework_layout(x.astype(spec.input_dtype, copy=False), framework)
+    if spec.kind == "image":
+        shape = spec.input_shape
+        hwc = shape if spec.input.layout == "nhwc" else (shape[1], shape[2], shape[0])
+        x = np.stack([render_image(r, hwc) for r in recipes]).astype(np.float64)
+        if spec.input.layout == "nchw":
+            x = x.transpose(0, 3, 1, 2)
     else:
-        x = np.stack([render_tokens(r, max_len=spec.input_shape[0]) for r in recipes])
-    return spec.to_framework_layout(x.astype(spec.input_dtype, copy=False), framework)
+        x = np.stack([render_features(r, spec.input_shape) for r in recipes])
+    lo, hi = spec.input.range
+    x = np.clip(lo + x * (hi - lo), lo, hi)
+    return spec.to_framework_layout(x.astype(spec.input_dtype), framework)

@@ -1,7 +1,10 @@
-"""Training one model of the zoo, deterministically per seed, in either framework.
+"""Training a model convcheck builds (a `build` source), deterministically per seed, in either
+framework; saving and loading originals.
 
 Both frameworks get the same hyperparameters (optimizer, learning rate, momentum, batch size,
-epochs) and report one progress line per epoch: loss, training accuracy, seconds.
+epochs) and report one progress line per epoch: loss, training accuracy (classifiers), seconds.
+A classifier is trained on cross-entropy (on its `logits()` where the model has that method, else
+on its outputs as the declared task reads them), any other task on the mean squared error.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from convcheck import frameworks
 from convcheck.config import HyperParams
-from convcheck.predictors import KerasPredictor, TorchPredictor
+from convcheck.predictors import KerasPredictor, TorchPredictor, load_original
 
 MODEL_FILE = {"pytorch": "model.pt", "keras": "model.keras"}
 ADAM_EPS = 1e-7  # Keras' default; torch's is 1e-8: use one value for both
@@ -30,7 +33,24 @@ def train(spec, framework: str, x: np.ndarray, y: np.ndarray, hp: HyperParams, s
 
 
 def _epoch_line(label, epoch, hp, loss, acc, secs):
-    return f"{label} epoch {epoch}/{hp.epochs}: loss {loss:.4f} acc {acc:.3f} {secs:.1f}s"
+    acc = "" if acc is None else f" acc {acc:.3f}"
+    return f"{label} epoch {epoch}/{hp.epochs}: loss {loss:.4f}{acc} {secs:.1f}s"
+
+
+def _torch_loss(spec, model, xb, yb):
+    """(loss, scores for accuracy or None)"""
+    torch = frameworks.torch()
+    f = torch.nn.functional
+    if not spec.task.classification:
+        out = model(xb)
+        return f.mse_loss(out, yb.reshape(out.shape).to(out.dtype)), None
+    if hasattr(model, "logits"):
+        scores = model.logits(xb)
+        return f.cross_entropy(scores, yb), scores
+    out = model(xb)
+    if spec.task.output == "logits":
+        return f.cross_entropy(out, yb), out
+    return f.nll_loss(torch.log(out.clamp_min(1e-12)), yb), out
 
 
 def _train_torch(spec, x, y, hp, seed, log, label):
@@ -51,14 +71,15 @@ def _train_torch(spec, x, y, hp, seed, log, label):
         for i in range(0, len(x), hp.batch_size):
             idx = order[i : i + hp.batch_size]
             xb, yb = xt[idx], yt[idx]
-            logits = model.logits(xb)
-            loss = torch.nn.functional.cross_entropy(logits, yb)
+            loss, scores = _torch_loss(spec, model, xb, yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-            correct += (logits.argmax(1) == yb).sum().item()
-        log(_epoch_line(label, epoch, hp, total / len(x), correct / len(x), time.perf_counter() - t0))
+            if scores is not None:
+                correct += (scores.argmax(1) == yb).sum().item()
+        acc = correct / len(x) if spec.task.classification else None
+        log(_epoch_line(label, epoch, hp, total / len(x), acc, time.perf_counter() - t0))
     return model.eval()
 
 
@@ -71,15 +92,19 @@ def _train_keras(spec, x, y, hp, seed, log, label):
         opt = keras.optimizers.SGD(learning_rate=hp.lr, momentum=hp.momentum)
     else:
         opt = keras.optimizers.Adam(learning_rate=hp.lr, epsilon=ADAM_EPS)
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=False)
+    if spec.task.classification:
+        loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=spec.task.output == "logits")
+        model.compile(optimizer=opt, loss=loss, metrics=["accuracy"], jit_compile=False)
+    else:
+        model.compile(optimizer=opt, loss="mse", jit_compile=False)
 
     class EpochLine(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            log(_epoch_line(label, epoch + 1, hp, logs["loss"], logs["accuracy"],
+            log(_epoch_line(label, epoch + 1, hp, logs["loss"], logs.get("accuracy"),
                             time.perf_counter() - self.t0))
 
     model.fit(x, y, batch_size=hp.batch_size, epochs=hp.epochs, shuffle=True, verbose=0,
@@ -96,8 +121,6 @@ def save(model, framework: str, directory: Path) -> Path:
     return path
 
 
-def load_predictor(spec, framework: str, directory: Path):
-    path = directory / MODEL_FILE[framework]
-    if framework == "pytorch":
-        return TorchPredictor.load(spec, path)
-    return KerasPredictor.load(spec, path)
+def load_predictor(spec, framework: str, path: Path):
+    """The original saved at `path` (a cache entry's model file, or the team's own file)."""
+    return load_original(spec, framework, Path(path))

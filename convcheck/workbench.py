@@ -7,6 +7,7 @@ on disk across processes.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -17,12 +18,13 @@ from typing import Callable
 
 import numpy as np
 
-from convcheck import attacks, convert, data, frameworks, genetic, train
+from convcheck import attacks, convert, data, datasets, frameworks, genetic, train
 from convcheck.cache import cached, key_of
 from convcheck.cases import Case
 from convcheck.config import Profile, Target
 from convcheck.predictors import load_converted, predict_all
-from models import ROOT as MODELS_ROOT, VOCAB_SIZE, ModelSpec, get_spec
+from convcheck.registry import MODELS
+from convcheck.spec import ModelSpec, SpecError, import_callable
 
 _CODE_ROOT = Path(__file__).resolve().parent
 
@@ -32,6 +34,16 @@ def _source_digest(*paths: Path) -> str:
     for p in paths:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _callable_file(ref: str) -> Path:
+    """The source file of a build/load callable: its code is part of a cache key."""
+    fn = import_callable(ref)
+    return Path(inspect.getsourcefile(fn))
+
+
+def _suffix(seed) -> str:
+    return "" if seed is None else f"-s{seed}"
 
 
 @dataclass
@@ -47,7 +59,7 @@ class Original:
 
     @property
     def id(self) -> str:
-        return f"{self.spec.name}-{self.framework}-s{self.seed}"
+        return f"{self.spec.name}-{self.framework}{_suffix(self.seed)}"
 
     @property
     def case(self) -> Case:
@@ -55,11 +67,14 @@ class Original:
 
     @property
     def path(self) -> Path:
+        """The saved original: a file the team gave, or the cache entry's model file."""
+        if self.spec.sources[self.framework].kind == "file":
+            return Path(self.spec.sources[self.framework].ref)
         return self.entry / train.MODEL_FILE[self.framework]
 
     def load(self):
         """A fresh predictor loaded from disk (what a load-time measurement times)."""
-        return train.load_predictor(self.spec, self.framework, self.entry)
+        return train.load_predictor(self.spec, self.framework, self.path)
 
 
 @dataclass
@@ -82,12 +97,12 @@ class Converted:
     @property
     def id(self) -> str:
         o = self.original
-        return f"{o.spec.name}-{o.framework}-{self.target.name}-s{o.seed}"
+        return f"{o.spec.name}-{o.framework}-{self.target.name}{_suffix(o.seed)}"
 
     @property
     def case(self) -> Case:
         o = self.original
-        return Case(o.spec.name, o.framework, o.seed, self.target.name)
+        return Case(o.spec.name, o.framework, o.seed, self.target.name, format=self.target.format)
 
 
 @dataclass
@@ -124,34 +139,89 @@ class Workbench:
     def versions(self) -> dict[str, str]:
         return frameworks.versions()
 
-    def dataset(self, name: str) -> data.Dataset:
+    def dataset(self, name: str | ModelSpec) -> data.Dataset:
+        """A model's data (by spec), or a data set loaded before (by name)."""
+        spec = name if isinstance(name, ModelSpec) else None
+        name = spec.data.name if spec else name
         if name not in self._datasets:
-            sizes = self.profile.data[name]
-            self._datasets[name] = data.load_dataset(
-                name, self.data_dir, n_train=sizes["n_train"], n_test=sizes["n_test"],
-                cache_dir=self.cache_dir)
+            if spec is None:
+                spec = next(s for s in map(MODELS.get, MODELS) if s.data.name == name)
+            sizes = self.profile.sizes(name)
+            self._datasets[name] = datasets.load_for(
+                spec, self.data_dir, self.cache_dir, n_train=sizes["n_train"],
+                n_test=sizes["n_test"])
         return self._datasets[name]
 
-    def test_set(self, spec: ModelSpec, framework: str) -> tuple[np.ndarray, np.ndarray]:
-        """The held-out inputs in the framework's layout, and their labels."""
-        ds = self.dataset(spec.dataset)
+    def test_set(self, spec: ModelSpec, framework: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The held-out inputs in the framework's layout, and their labels (None: unlabelled)."""
+        ds = self.dataset(spec)
         return spec.to_framework_layout(ds.x_test, framework), ds.y_test
 
-    def original(self, model: str, framework: str, seed: int) -> Original:
+    def original(self, model: str, framework: str, seed: int | None) -> Original:
         key = (model, framework, seed)
         if key not in self._originals:
-            self._originals[key] = self._train_or_load(get_spec(model), framework, seed)
+            spec = MODELS.get(model)
+            kind = spec.sources[framework].kind
+            made = (self._train_or_load(spec, framework, seed) if kind == "build"
+                    else self._given(spec, framework))
+            self._check_outputs(made)
+            self._originals[key] = made
         return self._originals[key]
 
+    def _check_outputs(self, o: Original) -> None:
+        """The original answers two test samples with the declared task's output shape."""
+        x, _ = self.test_set(o.spec, o.framework)
+        out = np.asarray(o.predictor.predict(x[:2]))
+        want = o.spec.output_shape(len(x[:2]))
+        if out.shape != want:
+            t = o.spec.task
+            field_ = (f"task.num_classes = {t.num_classes}" if t.classification
+                      else f"task.outputs = {t.outputs}")
+            raise SpecError(f"{o.spec.origin}: model {o.spec.name!r}: {o.framework}: the model "
+                            f"returns shape {out.shape} on {len(x[:2])} samples, but {field_} "
+                            f"declares {want}")
+
+    def _given(self, spec: ModelSpec, framework: str) -> Original:
+        """A trained model the team gives: its file as it is, or what its load callable returns
+        (saved once to the cache, so the converters and the size check read a file)."""
+        src = spec.sources[framework]
+        if src.kind == "file":
+            path = Path(src.ref)
+            return Original(spec, framework, None, path.parent,
+                            train.load_predictor(spec, framework, path),
+                            {"model": spec.name, "framework": framework, "file": str(path),
+                             "sha256": _source_digest(*(sorted(p for p in path.rglob("*")
+                                                               if p.is_file())
+                                                        if path.is_dir() else [path]))})
+        parts = {"model": spec.name, "framework": framework, "load": src.ref,
+                 "versions": self.versions, "code": _source_digest(_callable_file(src.ref))}
+        entry = self.cache_dir / "models" / f"{spec.name}-{framework}-given"
+
+        def build(tmp: Path) -> None:
+            self.log(f"loading {spec.name}-{framework} from {src.ref}")
+            train.save(spec.build(framework), framework, tmp)
+
+        cached(entry, parts, build, self.log)
+        path = entry / train.MODEL_FILE[framework]
+        return Original(spec, framework, None, entry, train.load_predictor(spec, framework, path),
+                        parts)
+
     def _train_or_load(self, spec: ModelSpec, framework: str, seed: int) -> Original:
-        ds = self.dataset(spec.dataset)
+        ds = self.dataset(spec)
+        if spec.name not in self.profile.train:
+            raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck (a build "
+                            f"source) but profile {self.profile.name!r} has no "
+                            f"train.{spec.name} table of hyperparameters")
+        if ds.y_train is None or len(ds.x_train) == 0:
+            raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck, but its "
+                            f"data has no x_train/y_train")
         hp = self.profile.train[spec.name]
         parts = {
             "model": spec.name, "framework": framework, "seed": seed,
             "profile": self.profile.name, "hyperparams": hp.as_dict(),
             "data": ds.provenance.as_dict(), "versions": self.versions,
-            "code": _source_digest(MODELS_ROOT / "__init__.py",
-                                   MODELS_ROOT / f"{spec.module}.py", _CODE_ROOT / "train.py"),
+            "code": _source_digest(_callable_file(spec.sources[framework].ref),
+                                   _CODE_ROOT / "train.py"),
         }
         case_id = f"{spec.name}-{framework}-s{seed}"
         entry = self.cache_dir / "models" / f"{case_id}-{self.profile.name}"
@@ -166,17 +236,21 @@ class Workbench:
             self.log(f"trained {case_id} in {time.perf_counter() - t0:.1f}s")
 
         cached(entry, parts, build, self.log)
-        predictor = train.load_predictor(spec, framework, entry)
+        predictor = train.load_predictor(spec, framework, entry / train.MODEL_FILE[framework])
         return Original(spec, framework, seed, entry, predictor, parts)
 
-    def converted(self, model: str, framework: str, target: str, seed: int) -> Converted:
-        """The original converted to `target`; a failed conversion raises ConversionError
-        (remembered, so every test of the case fails with the converter's message)."""
+    def converted(self, model: str, framework: str, target: str, seed: int | None) -> Converted:
+        """The original converted to `target` (or the team's shipped file for it); a failed
+        conversion raises ConversionError (remembered, so every test of the case fails with
+        the converter's message)."""
         key = (model, framework, target, seed)
         if key not in self._converted:
+            original = self.original(model, framework, seed)
+            shipped = original.spec.sources[framework].artifacts.get(target)
             try:
-                self._converted[key] = self._convert(self.original(model, framework, seed),
-                                                     self.targets[target])
+                self._converted[key] = (
+                    Converted(original, self.targets[target], shipped) if shipped is not None
+                    else self._convert(original, self.targets[target]))
             except convert.ConversionError as e:
                 self._converted[key] = e
         result = self._converted[key]
@@ -186,11 +260,14 @@ class Workbench:
 
     def _convert(self, original: Original, target: Target) -> Converted:
         fw = original.framework
+        options = target.options[fw]
+        code = [_CODE_ROOT / "convert.py", _CODE_ROOT / "exporters.py"]
+        if "converter" in options:
+            code.append(_callable_file(options["converter"]))
         parts = {"original": key_of(original.cache_parts), "target": target.name,
-                 "format": target.format, "options": target.options[fw],
-                 "versions": self.versions,
-                 "code": _source_digest(_CODE_ROOT / "convert.py")}
-        entry = original.entry.with_name(f"{original.entry.name}.{target.name}")
+                 "format": target.format, "options": options,
+                 "versions": self.versions, "code": _source_digest(*code)}
+        entry = self.cache_dir / "models" / f"{original.id}-{self.profile.name}.{target.name}"
 
         def build(tmp: Path) -> None:
             self.log(f"converting {original.id} to {target.name} ({target.options[fw]})")
@@ -207,7 +284,11 @@ class Workbench:
         if model.id not in self._outputs:
             spec, fw = model.case.spec, model.case.framework
             x, _ = self.test_set(spec, fw)
-            self._outputs[model.id] = predict_all(model.predictor, x)
+            out = predict_all(model.predictor, x)
+            if out.shape != spec.output_shape(len(x)):
+                raise SpecError(f"{model.id}: outputs have shape {out.shape} on the test set, "
+                                f"expected {spec.output_shape(len(x))} (the declared task)")
+            self._outputs[model.id] = out
         return self._outputs[model.id]
 
     # ------------------------------------------------------------------ adversarial robustness
@@ -217,7 +298,8 @@ class Workbench:
         (convcheck.genetic): the genetic attack's substitution candidates."""
         if dataset not in self._neighbours:
             ds = self.dataset(dataset)
-            vectors = genetic.cooccurrence_vectors(ds.x_train, VOCAB_SIZE)
+            spec = next(s for s in map(MODELS.get, MODELS) if s.data.name == dataset)
+            vectors = genetic.cooccurrence_vectors(ds.x_train, spec.input.vocab_size)
             self._neighbours[dataset] = genetic.nearest_neighbours(vectors, k=genetic.MAX_NEIGHBOURS)
         return self._neighbours[dataset]
 
@@ -239,8 +321,7 @@ class Workbench:
         params = self.profile.attack(attack)
         parts = {"original": key_of(original.cache_parts), "attack": attack, "params": params,
                  "versions": self.versions | {"scipy": version("scipy")},  # scipy: neighbours
-                 "code": _source_digest(_CODE_ROOT / "attacks.py", _CODE_ROOT / "genetic.py",
-                                        MODELS_ROOT / "__init__.py")}
+                 "code": _source_digest(_CODE_ROOT / "attacks.py", _CODE_ROOT / "genetic.py")}
         entry = self.cache_dir / "attacks" / f"{original.id}-{self.profile.name}.{attack}"
         info_file = "info.json"
 

@@ -12,7 +12,7 @@ def good_conversion(bench):
 
     def get(model: str, framework: str):
         if FAULT_TARGET not in bench.targets:
-            pytest.skip(f"target {FAULT_TARGET} not selected (--targets)")
+            pytest.skip(f"target {FAULT_TARGET} not selected (--convcheck-targets)")
         try:
             return bench.converted(model, framework, FAULT_TARGET, bench.profile.seeds[0])
         except ConversionError as e:

@@ -37,12 +37,15 @@ SLOW = f"test_inference_{{}}_converted[{MODEL}-pytorch-{TARGET}-s0]"
 
 def suite(cache_dir: Path, storage: Path, reports: Path, bench, *args: str):
     cmd = [sys.executable, "-m", "pytest", "tests_conformance/test_performance.py",
-           "--models", MODEL, "--targets", TARGET, "--profile", bench.profile.name,
-           "--cache-dir", str(cache_dir), "--reports-dir", str(reports),
+           "--convcheck-models", MODEL, "--convcheck-targets", TARGET,
+           "--convcheck-profile", bench.profile.name, "--convcheck-cache-dir", str(cache_dir),
+           "--convcheck-reports-dir", str(reports),
            "--benchmark-storage", str(storage), "--benchmark-min-rounds", "7", "-v", *args]
     if bench.data_dir:
-        cmd += ["--data-dir", str(bench.data_dir)]
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+        cmd += ["--convcheck-data-dir", str(bench.data_dir)]
+    # Only the options above configure the runs: none of this session's CONVCHECK_* variables.
+    env = {k: v for k, v in os.environ.items()
+           if k != "PYTEST_ADDOPTS" and not k.startswith("CONVCHECK_")}
     # One thread per runtime: with more, the medians swing ~2x with the machine's load.
     env["CONVCHECK_THREADS"] = "1"
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -59,7 +62,7 @@ def slowed_cache(bench, tmp: Path):
     """A cache with the session's LeNet-5 entries, the PyTorch ONNX one slowed down; returns
     the slowed file and the good conversion it replaces."""
     if TARGET not in bench.targets:
-        pytest.skip(f"target {TARGET} not selected (--targets)")
+        pytest.skip(f"target {TARGET} not selected (--convcheck-targets)")
     good = [bench.converted(MODEL, fw, TARGET, seed) for fw in bench.targets[TARGET].frameworks()
             for seed in bench.profile.seeds]  # trains/converts into the real cache if needed
     root = tmp / "cache"

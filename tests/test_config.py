@@ -1,7 +1,9 @@
 """Tests of convcheck.config: the shipped profiles/tolerances/targets, and every way a file can be wrong.
 
 Each bad file is written to tmp_path; every mistake must be a ConfigError that names the file and
-the offending key (and, for unknown keys/names, lists the valid ones).
+the offending key (and, for unknown keys/names, lists the valid ones). What depends on the declared
+models (a train table per build-source model, FGSM's step per image data set, the genetic attack's
+text length) is checked at start-up, against the selected models (convcheck.plugin.options).
 """
 from __future__ import annotations
 
@@ -11,13 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from convcheck import config
+from convcheck import config, registry
 from convcheck.config import (MATCH_KEYS, TOLERANCE_KEYS, ConfigError, HyperParams, get_profile,
                               load_profiles, load_targets, load_tolerances, select_targets)
-from minimal_profile import minimal_profile
+from convcheck.plugin.options import _check_profile
+from convcheck.project import DEFAULTS
+from minimal_profile import ATTACK_TABLES, minimal_profile
 from models import FRAMEWORKS, ZOO
 
 ALL_TARGETS = ("onnx", "onnx-legacy")
+ZOO_DATASETS = tuple(dict.fromkeys(s.dataset for s in ZOO.values()))  # mnist, cifar10, imdb
 
 
 def write(tmp_path: Path, text: str, name: str = "bad.toml") -> Path:
@@ -38,20 +43,47 @@ def raises(fn, *args, match: str | None = None, **kwargs) -> str:
 # --------------------------------------------------------------------------- shipped files
 
 
+def test_packaged_profiles_load_alone():
+    """The packaged defaults are complete profiles for any model: seeds, every attack, the
+    property tests' sizes; no data or train table (those are a project's)."""
+    profiles = load_profiles(DEFAULTS / "profiles.toml")
+    assert set(profiles) == {"smoke", "standard", "paper"}
+    for name, p in profiles.items():
+        assert p.name == name and p.description
+        assert p.seeds and all(isinstance(s, int) for s in p.seeds)
+        assert (p.data, p.train) == ({}, {})
+        assert p.sizes("mnist") == {"n_train": None, "n_test": None}  # absent: every sample
+        for attack in config.ATTACK_PARAMS:
+            assert p.attack(attack)["n_samples"] >= 1
+        assert set(p.extra["hypothesis"]) == {"max_batch", "max_examples"}
+
+
 def test_shipped_profiles_load():
+    """The project's profiles (packaged defaults + profiles.toml): every data set the zoo uses
+    is sized, and the packaged keys the project does not set are kept."""
     profiles = load_profiles()
     assert {"smoke", "standard", "paper"} <= set(profiles)
+    packaged = load_profiles(DEFAULTS / "profiles.toml")
     for name, p in profiles.items():
         assert p.name == name
         assert p.seeds and all(isinstance(s, int) for s in p.seeds)
-        assert set(p.data) == set(config.DATASET_NAMES)
+        assert set(p.data) == set(ZOO_DATASETS)
         for sizes in p.data.values():
             assert set(sizes) == {"n_train", "n_test"}
+        if name in packaged:
+            assert p.seeds == packaged[name].seeds
+            assert p.extra["hypothesis"] == packaged[name].extra["hypothesis"]
+            assert p.attack("boundary") == packaged[name].attack("boundary")
+        # The zoo's own FGSM steps per data set replace the packaged single number.
+        assert p.fgsm_eps("mnist") == 0.15 and p.fgsm_eps("cifar10") == 0.01
+    # Every shipped profile passes the start-up checks for the whole zoo.
+    for p in profiles.values():
+        _check_profile(p, tuple(ZOO))
 
 
 def test_shipped_tolerances_load():
     targets = load_targets()
-    tol = load_tolerances(targets=tuple(targets))
+    tol = load_tolerances(targets=tuple(targets), models=tuple(ZOO), datasets=ZOO_DATASETS)
     # [default] sets every tolerance the suite knows: lookup never falls through.
     assert set(tol.defaults) == set(TOLERANCE_KEYS)
     reasons = [o.reason for o in tol.overrides]
@@ -75,19 +107,24 @@ def test_shipped_targets_load():
     for t in targets.values():
         assert isinstance(t.timeout_s, float) and t.timeout_s > 0
         for fw, options in t.options.items():
-            assert options["exporter"] in config.EXPORTERS[t.format][fw]
+            assert options["exporter"] in registry.exporters(t.format, fw)
 
 
 def test_select_targets():
     assert set(select_targets(None)) == set(load_targets())
     assert list(select_targets("onnx-legacy, onnx")) == ["onnx-legacy", "onnx"]
+    for empty in ("", ",", " , "):
+        raises(select_targets, empty, match="no target named in .*; valid targets: onnx")
 
 
 @pytest.mark.parametrize("profile", sorted(load_profiles()))
-def test_every_profile_trains_every_model_with_one_table_per_model(profile):
-    """Both frameworks of a model train with the same hyperparameters: by construction, since a
-    profile holds one HyperParams per model, never one per (model, framework)."""
+def test_every_shipped_profile_trains_every_zoo_model_with_one_table_per_model(profile):
+    """Every zoo model is a build source, so each shipped profile trains it (the start-up rule,
+    see test_build_source_without_train_table_is_a_start_up_error). Both frameworks of a model
+    train with the same hyperparameters: by construction, since a profile holds one
+    HyperParams per model, never one per (model, framework)."""
     p = load_profiles()[profile]
+    assert all(s.kind == "build" for spec in ZOO.values() for s in spec.sources.values())
     assert set(p.train) == set(ZOO)
     for model, hp in p.train.items():
         assert isinstance(hp, HyperParams), model
@@ -138,11 +175,8 @@ def test_minimal_profile_parses(tmp_path):
 
 @pytest.mark.parametrize("old, new, key, valid", [
     ('description = "test"', 'descripton = "test"', "p.descripton", "seeds"),
-    ("data.imdb = {}", "data.imbd = {}", "p.data.imbd", "cifar10"),
     ("data.mnist = { n_train = 10, n_test = 5 }", "data.mnist = { n_trian = 10 }",
      "p.data.mnist.n_trian", "n_train"),
-    ("train.gru = {", "train.grux = { optimizer = 'sgd', lr = 1, batch_size = 1, epochs = 1 }\n#",
-     "p.train.grux", "lenet5"),
     ("train.lenet5 = { optimizer", "train.lenet5 = { epoch = 3, optimizer", "p.train.lenet5.epoch",
      "batch_size"),
 ])
@@ -177,7 +211,6 @@ def test_profile_wrong_type(tmp_path, old, new, key):
     ("seeds = [0, 1]", "seeds = []", "non-empty list of integers"),
     ("seeds = [0, 1]", "seeds = [0, true]", "non-empty list of integers"),
     ("seeds = [0, 1]\n", "", "missing 'seeds'"),
-    ("train.gru = {", "#", r"p\.train\.gru is missing"),
     ('optimizer = "sgd", lr = 0.05, batch_size = 64, epochs = 1 }\ntrain.resnet18',
      'optimizer = "sgd", lr = 0.05, batch_size = 64 }\ntrain.resnet18', "missing epochs"),
     ('optimizer = "sgd"', 'optimizer = "rmsprop"', "'rmsprop' unknown; valid: sgd, adam"),
@@ -188,6 +221,22 @@ def test_profile_other_errors(tmp_path, old, new, match):
     text = _profile_text()
     assert old in text
     raises(load_profiles, write(tmp_path, text.replace(old, new, 1)), match=match)
+
+
+def test_profiles_name_any_data_set_and_model(tmp_path):
+    """data and train tables are keyed by the project's own names (its data sets and models,
+    checked at start-up against those declared), and may be left out: absent data = every
+    sample; a model without a train table is refused at start-up only if convcheck has to
+    train it."""
+    text = _profile_text().replace("data.imdb = {}", "data.mydata = { n_test = 7 }")
+    text = text.replace("train.gru = {", "train.mymodel = {")
+    p = load_profiles(write(tmp_path, text))["p"]
+    assert p.sizes("mydata") == {"n_train": None, "n_test": 7}
+    assert p.sizes("imdb") == {"n_train": None, "n_test": None}
+    assert "mymodel" in p.train and "gru" not in p.train
+    bare = load_profiles(write(tmp_path, "[b]\nseeds = [3]\n" + "\n".join(ATTACK_TABLES) + "\n",
+                               "bare.toml"))["b"]
+    assert (bare.seeds, bare.data, bare.train) == ((3,), {}, {})
 
 
 def test_profile_section_must_be_a_table(tmp_path):
@@ -204,8 +253,9 @@ def test_unknown_profile_lists_the_valid_ones():
 # --------------------------------------------------------------------------- tolerances
 
 
-def tolerances(tmp_path, text: str, targets=ALL_TARGETS):
-    return load_tolerances(write(tmp_path, text), targets=targets)
+def tolerances(tmp_path, text: str, targets=ALL_TARGETS, models=tuple(ZOO), datasets=ZOO_DATASETS):
+    return load_tolerances(write(tmp_path, text), targets=targets, models=models,
+                           datasets=datasets)
 
 
 def test_unknown_top_level_key(tmp_path):
@@ -297,7 +347,7 @@ def test_override_unknown_model_lists_valid_models(tmp_path):
 
 @pytest.mark.parametrize("key, value, valid", [
     ("framework", "tensorflow", FRAMEWORKS),
-    ("dataset", "cifar100", config.DATASET_NAMES),
+    ("dataset", "cifar100", ZOO_DATASETS),
     ("target", "coreml-fp16", ALL_TARGETS),
 ])
 def test_override_unknown_match_value(tmp_path, key, value, valid):
@@ -307,9 +357,53 @@ def test_override_unknown_match_value(tmp_path, key, value, valid):
         assert v in msg
 
 
-def test_target_match_is_unchecked_without_a_target_list(tmp_path):
-    text = '[[override]]\ntarget = "anything"\nabs_max = 1e-4\nreason = "x"\n'
-    assert load_tolerances(write(tmp_path, text)).overrides[0].match == {"target": "anything"}
+@pytest.mark.parametrize("key", ["target", "model", "dataset"])
+def test_project_names_are_unchecked_without_a_name_list(tmp_path, key):
+    """model, dataset and target are the project's names: checked against those passed in
+    (the plugin passes every declared one), else not at all."""
+    text = f'[[override]]\n{key} = "anything"\nabs_max = 1e-4\nreason = "x"\n'
+    assert load_tolerances(write(tmp_path, text)).overrides[0].match == {key: "anything"}
+    raises(tolerances, tmp_path, text, match=rf"override\[0\]\.{key} = 'anything' is unknown")
+
+
+def test_tolerance_files_merge_defaults_then_overrides_in_order(tmp_path):
+    base = write(tmp_path, """
+        [default]
+        abs_max = 1e-5
+        rel_max = 1e-2
+
+        [[override]]
+        model = "lstm"
+        abs_max = 1e-4
+        rel_max = 0.1
+        reason = "base"
+    """, "base.toml")
+    own = write(tmp_path, """
+        [default]
+        abs_max = 2e-5
+
+        [[override]]
+        model = "lstm"
+        abs_max = 3e-4
+        reason = "project"
+    """, "own.toml")
+    tol = load_tolerances([base, own], models=tuple(ZOO))
+    assert tol.defaults == {"abs_max": 2e-5, "rel_max": 1e-2}  # the later [default] wins
+    assert [o.reason for o in tol.overrides] == ["base", "project"]
+    assert tol.lookup("abs_max", model="gru") == (2e-5, "default")
+    assert tol.lookup("abs_max", model="lstm")[0] == 3e-4  # the project's override, last
+    assert tol.lookup("rel_max", model="lstm")[0] == 0.1  # the base override still applies
+    assert tol.path == own
+    # A mistake in either file names that file.
+    bad = write(tmp_path, "[default]\nabs_maxx = 1\n", "bad2.toml")
+    assert str(bad) in raises(load_tolerances, [base, bad], match="unknown key default.abs_maxx")
+
+
+def test_packaged_tolerances_set_every_default():
+    tol = load_tolerances(DEFAULTS / "tolerances.toml")
+    assert set(tol.defaults) == set(TOLERANCE_KEYS)
+    # The project's file holds overrides only: its [default] is the packaged one.
+    assert load_tolerances(targets=tuple(load_targets())).defaults == tol.defaults
 
 
 LOOKUP_TOML = """
@@ -492,6 +586,49 @@ def test_target_converting_nothing(tmp_path):
     raises(load_targets, write(tmp_path, '[t]\nformat = "onnx"\n'), match="converts no framework")
 
 
+@pytest.mark.parametrize("timeout", ["0", "-1", "0.0"])
+def test_target_timeout_must_be_positive(tmp_path, timeout):
+    text = TARGETS_TOML.replace("timeout_s = 30", f"timeout_s = {timeout}")
+    raises(load_targets, write(tmp_path, text), match=rf"t\.timeout_s must be > 0, got {timeout}")
+
+
+def test_target_with_a_converter_function(tmp_path):
+    """A framework table may name its own converter (module:function) instead of a built-in
+    exporter: its options are passed through unchecked, the function must import."""
+    text = TARGETS_TOML.replace('keras = { exporter = "tf2onnx", opset = 17 }',
+                                'keras = { converter = "os.path:join", opset = 13, anything = 1 }')
+    t = load_targets(write(tmp_path, text))["t"]
+    assert t.options["keras"] == {"converter": "os.path:join", "opset": 13, "anything": 1}
+    assert t.options["pytorch"]["exporter"] == "dynamo"
+    for conv, match in [("os.path:nope", r"t\.keras\.converter: .*has no 'nope'"),
+                        ("no_such_module_xyz:f", r"t\.keras\.converter: .*cannot import"),
+                        ("os.path", r"t\.keras\.converter: 'os.path' is not 'module:function'")]:
+        bad = text.replace("os.path:join", conv)
+        raises(load_targets, write(tmp_path, bad), match=match)
+    both = text.replace('converter = "os.path:join"',
+                        'converter = "os.path:join", exporter = "tf2onnx"')
+    raises(load_targets, write(tmp_path, both), match=r"t\.keras: give exporter or converter, not both")
+    raises(load_targets, write(tmp_path, text.replace("opset = 13", 'opset = "13"')),
+           match=r"t\.keras\.opset must be int")
+
+
+def test_target_files_merge_by_name(tmp_path):
+    own = write(tmp_path, """
+        [onnx]
+        timeout_s = 60
+
+        [mine]
+        format = "onnx"
+        keras = { exporter = "tf2onnx", opset = 13 }
+    """, "own.toml")
+    targets = load_targets([DEFAULTS / "targets.toml", own])
+    packaged = load_targets(DEFAULTS / "targets.toml")
+    assert set(targets) == set(packaged) | {"mine"}
+    assert targets["onnx"].timeout_s == 60.0  # merged key by key over the packaged target
+    assert targets["onnx"].options == packaged["onnx"].options
+    assert targets["mine"].frameworks() == ("keras",) and targets["mine"].timeout_s == 600.0
+
+
 def test_unknown_target_name_lists_the_valid_ones(tmp_path):
     path = write(tmp_path, TARGETS_TOML)
     raises(select_targets, "t,nope", path, match="unknown target 'nope'; valid targets: t")
@@ -519,12 +656,14 @@ def test_shipped_profiles_run_every_attack():
     ("max_iter = 3,", "max_iter = 3.5,", r"p\.attack\.boundary\.max_iter must be int"),
     ("max_iter = 3,", "max_iter = 0,", r"p\.attack\.boundary\.max_iter must be > 0, got 0"),
     ("cifar10 = 0.01", "cifar10 = 2", r"p\.attack\.fgsm\.eps\.cifar10 must be a number in \(0, 1\]"),
-    ("cifar10 = 0.01", "cifar = 0.01", r"unknown key p\.attack\.fgsm\.eps\.cifar; valid keys: "
-                                       r"cifar10, mnist"),
-    (", cifar10 = 0.01", "", r"p\.attack\.fgsm\.eps\.cifar10 must be a number in \(0, 1\] .*got None"),
+    ("cifar10 = 0.01", 'cifar10 = "0.01"', r"p\.attack\.fgsm\.eps\.cifar10 must be a number in \(0, 1\]"),
+    ("cifar10 = 0.01", "default = 0", r"p\.attack\.fgsm\.eps\.default must be a number in \(0, 1\]"),
+    ("eps = { mnist = 0.1, cifar10 = 0.01 }", "eps = 1.5",
+     r"p\.attack\.fgsm\.eps must be a number in \(0, 1\] .*got 1\.5"),
+    ("eps = { mnist = 0.1, cifar10 = 0.01 }", "eps = 0", r"p\.attack\.fgsm\.eps must be > 0, got 0"),
+    ("eps = { mnist = 0.1, cifar10 = 0.01 }", 'eps = "0.1"', r"p\.attack\.fgsm\.eps must be "),
     ("population = 4", "population = 1", r"genetic\.population must be at least 2"),
-    ("max_words = 100", "max_words = 201", r"min_words <= max_words <= 200 .*got 10\.\.201"),
-    ("min_words = 10", "min_words = 150", r"min_words <= max_words <= 200 .*got 150\.\.100"),
+    ("min_words = 10", "min_words = 150", r"min_words <= max_words, got 150\.\.100"),
     ("neighbours = 4", "neighbours = 33", r"genetic\.neighbours must be at most 32, got 33"),
     ("max_modification = 0.25", "max_modification = 25",
      r"max_modification is a share of a review's words, at most 1, got 25"),
@@ -533,6 +672,114 @@ def test_bad_attack_table(tmp_path, old, new, match):
     text = _profile_text()
     assert old in text
     raises(load_profiles, write(tmp_path, text.replace(old, new, 1)), match=match)
+
+
+def test_fgsm_eps_is_a_number_or_a_table_per_data_set(tmp_path):
+    def eps(value: str):
+        text = _profile_text().replace("eps = { mnist = 0.1, cifar10 = 0.01 }", f"eps = {value}")
+        return load_profiles(write(tmp_path, text))["p"]
+
+    p = eps("0.05")
+    assert (p.fgsm_eps("mnist"), p.fgsm_eps("anything")) == (0.05, 0.05)
+    p = eps("{ mnist = 0.1, default = 0.02 }")
+    assert (p.fgsm_eps("mnist"), p.fgsm_eps("cifar10")) == (0.1, 0.02)
+    p = eps("{ mnist = 0.1 }")
+    assert (p.fgsm_eps("mnist"), p.fgsm_eps("cifar10")) == (0.1, None)
+
+
+def test_profile_files_merge_by_name(tmp_path):
+    """A project's profile of a packaged name is merged over it key by key; a new name adds one."""
+    own = write(tmp_path, """
+        [smoke]
+        seeds = [4, 5]
+        attack.fgsm.eps = { mnist = 0.2 }
+        data.mnist = { n_test = 9 }
+
+        [mine]
+        seeds = [0]
+        attack.fgsm = { n_samples = 1, eps = 0.1 }
+        attack.boundary = { n_samples = 1, max_iter = 1, num_trial = 1, sample_size = 1, delta = 0.1, epsilon = 0.1 }
+        attack.genetic = { n_samples = 1, population = 2, generations = 1, neighbours = 1, max_modification = 0.5, min_words = 1, max_words = 5 }
+    """, "own.toml")
+    packaged = load_profiles(DEFAULTS / "profiles.toml")
+    profiles = load_profiles([DEFAULTS / "profiles.toml", own])
+    assert set(profiles) == set(packaged) | {"mine"}
+    smoke = profiles["smoke"]
+    assert smoke.seeds == (4, 5) and smoke.sizes("mnist") == {"n_train": None, "n_test": 9}
+    assert smoke.fgsm_eps("mnist") == 0.2
+    # keys the project left alone stay packaged, inside an attack table too
+    assert smoke.attack("fgsm")["n_samples"] == packaged["smoke"].attack("fgsm")["n_samples"]
+    assert smoke.attack("genetic") == packaged["smoke"].attack("genetic")
+    assert smoke.description == packaged["smoke"].description
+    assert profiles["mine"].extra["hypothesis"] == {}
+    # A merged mistake names the files it came from.
+    bad = write(tmp_path, "[smoke]\nseeds = []\n", "bad2.toml")
+    msg = raises(load_profiles, [DEFAULTS / "profiles.toml", bad], match="smoke.seeds must be")
+    assert str(bad) in msg
+
+
+# --------------------------------------------------------------------------- start-up checks
+# What the selected models need from the profile (convcheck.plugin.options._check_profile).
+
+
+def _startup_profile(tmp_path, old: str = "", new: str = ""):
+    text = _profile_text()
+    assert old in text
+    return load_profiles(write(tmp_path, text.replace(old, new, 1)))["p"]
+
+
+def test_minimal_profile_passes_the_start_up_checks(tmp_path):
+    _check_profile(_startup_profile(tmp_path), tuple(ZOO))
+
+
+def test_build_source_without_train_table_is_a_start_up_error(tmp_path):
+    """A profile may leave a model out (it loads), but not one convcheck trains and is asked to
+    run: that is a usage error naming the model, the profile and the table."""
+    p = _startup_profile(tmp_path, "train.gru = {", "#")
+    assert "gru" not in p.train
+    with pytest.raises(ConfigError, match=r"model 'gru' is trained by convcheck \(a build source\), "
+                                          r"but profile 'p' has no train\.gru table"):
+        _check_profile(p, tuple(ZOO))
+    _check_profile(p, ("lenet5", "lstm"))  # gru not selected: nothing is missing
+
+
+@pytest.mark.parametrize("model", ["resnet18", "vgg16"])
+def test_image_data_set_without_fgsm_step_is_a_start_up_error(tmp_path, model):
+    p = _startup_profile(tmp_path, ", cifar10 = 0.01", "")
+    assert p.fgsm_eps("cifar10") is None
+    with pytest.raises(ConfigError, match=rf"profile 'p': attack\.fgsm\.eps has no entry for data "
+                                          rf"set 'cifar10' \(model {model}\) and no default"):
+        _check_profile(p, ("lenet5", model))
+    _check_profile(p, ("lenet5", "lstm", "gru"))  # no cifar10 model selected
+    with_default = _startup_profile(tmp_path, ", cifar10 = 0.01", ", default = 0.02")
+    assert with_default.fgsm_eps("cifar10") == 0.02 and with_default.fgsm_eps("mnist") == 0.1
+    _check_profile(with_default, tuple(ZOO))
+
+
+@pytest.mark.parametrize("old, new, table, valid", [
+    ("train.gru = {", "train.grux = {", "train.grux", "lenet5, resnet18, vgg16, lstm, gru"),
+    ("data.imdb = {}", "data.imbd = {}", "data.imbd", "mnist, cifar10, imdb"),
+    ("cifar10 = 0.01", "cifar = 0.01", "attack.fgsm.eps.cifar", "mnist, cifar10, imdb, default"),
+])
+def test_profile_names_an_undeclared_model_or_data_set(tmp_path, old, new, table, valid):
+    """Loading takes any name (a project's own); at start-up each must be a declared model or
+    one of their data sets, whichever models are selected, or a typo would silently fall back
+    (to every sample, to FGSM's default step, or to no hyperparameters)."""
+    p = _startup_profile(tmp_path, old, new)
+    name = table.rsplit(".", 1)[1]
+    for models in (tuple(ZOO), ("lenet5",)):
+        with pytest.raises(ConfigError, match=rf"profile 'p': {re.escape(table)}: unknown name "
+                                              rf"'{name}'; valid: {valid} \("):
+            _check_profile(p, models)
+
+
+def test_genetic_texts_longer_than_the_model_takes_are_a_start_up_error(tmp_path):
+    p = _startup_profile(tmp_path, "max_words = 100", "max_words = 201")  # loads: no model known
+    with pytest.raises(ConfigError, match=r"profile 'p': attack\.genetic\.max_words 201 exceeds "
+                                          r"model lstm's sequence length 200"):
+        _check_profile(p, tuple(ZOO))
+    _check_profile(p, ("lenet5",))  # no text model selected
+    _check_profile(_startup_profile(tmp_path, "max_words = 100", "max_words = 200"), tuple(ZOO))
 
 
 def test_override_can_match_an_attack(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from convcheck import checks, convert
 from convcheck.config import load_targets
-from convcheck.predictors import RUNTIME_OS, RUNTIMES
+from convcheck.registry import RUNTIME_OS, RUNTIMES
 from models import get_spec
 
 FP16 = {"convert_to": "mlprogram", "precision": "fp16"}

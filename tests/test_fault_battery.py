@@ -2,7 +2,7 @@
 
 Each fault of convcheck.faults is made from a real trained original's good ONNX conversion (the
 session Workbench), run on the held-out test set, and put through the same checks, with the same
-tolerances, as tests_conformance/test_equivalence.py. The verdict must fail and name the
+tolerances, as convcheck/suite/equivalence.py. The verdict must fail and name the
 metrics the fault is known to break. A control shows the good conversions pass every check, so the
 battery does not fail for an unrelated reason. The caught-by table goes to
 <reports>/fault-battery.md (and stdout with -s).
@@ -73,7 +73,7 @@ def battery(pytestconfig, save_report):
 
 
 def run_checks(case_id: str, bench, good, got, tol) -> list[checks.Verdict]:
-    """The checks of tests_conformance/test_equivalence.py, with the good case's tolerances."""
+    """The checks of convcheck/suite/equivalence.py, with the good case's tolerances."""
     o, t = good.original, tol(good)
     _, labels = bench.test_set(o.spec, o.framework)
     ref = bench.outputs(o)

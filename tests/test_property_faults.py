@@ -3,7 +3,7 @@ shrinks it to a minimal one.
 
 Each fault of convcheck.faults is made from a trained original's good ONNX conversion (the
 session Workbench) and put through convcheck.properties.run_property -- the function
-tests_conformance/test_properties.py runs -- with the good case's tolerances. Hypothesis must
+convcheck/suite/properties.py runs -- with the good case's tolerances. Hypothesis must
 report a failure, the shrunk batch must be a single sample (and, where the fault breaks every
 input, the simplest one the strategies have), and the saved counterexample must reproduce the
 failure. A control shows the good conversions pass the same search. The shrunk examples go to
@@ -120,8 +120,8 @@ def test_property_finds_and_shrinks_the_fault(fault, bench, tol, property_config
     bad = OrtPredictor.load(path)
     case_id = f"{good.id}+{fault.name}"
     o = good.original
-    loaders = (f"train.load_predictor(get_spec({o.spec.name!r}), {o.framework!r}, "
-               f"Path({str(o.entry)!r}))", f"OrtPredictor.load(Path({str(path)!r}))")
+    loaders = (f"train.load_predictor(MODELS.get({o.spec.name!r}), {o.framework!r}, "
+               f"Path({str(o.path)!r}))", f"OrtPredictor.load(Path({str(path)!r}))")
 
     with pytest.raises(properties.PropertyFailed) as info:
         search(good, bad, case_id, tol, property_config, tmp_path, loaders)

@@ -10,7 +10,7 @@ from convcheck.report import RECORDS, RUN_INFO, SUMMARY, Recorder, read_records,
 
 
 def rec(check, model, framework, target, seed, measured, passed=True, tolerances=None):
-    """A record as fixtures/zoo.py's `expect` writes it."""
+    """A record as convcheck/plugin/session.py's `expect` writes it."""
     return {"case": f"{model}-{framework}{'-' + target if target else ''}-s{seed}",
             "model": model, "framework": framework, "target": target, "seed": seed,
             "profile": "smoke", "check": check, "measured": measured,

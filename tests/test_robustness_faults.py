@@ -66,9 +66,9 @@ def battery(save_report):
 
 
 def robustness_verdicts(case_id, bench, good, predictor, tol) -> list[checks.Verdict]:
-    """The checks of tests_conformance/test_robustness.py for `predictor` in place of `good`."""
+    """The checks of convcheck/suite/robustness.py for `predictor` in place of `good`."""
     verdicts, rates = [], {}
-    for attack in attacks_for(good.original.spec.kind):
+    for attack in attacks_for(good.original.spec):
         adv = bench.adversarial(good.original, attack)
         ref_clean, ref_adv = bench.adversarial_outputs(good.original, attack)
         got_clean, got_adv = predict_all(predictor, adv.x), predict_all(predictor, adv.x_adv)

@@ -1,5 +1,5 @@
 """Tests of convcheck.strategies and convcheck.properties without any trained model, and of the
-profiles' `hypothesis` table and the Hypothesis settings profiles (fixtures/hypothesis.py).
+profiles' `hypothesis` table and the Hypothesis settings profiles (convcheck/plugin/hypothesis.py).
 
 The strategies must cover the input domain they promise and stay inside it; the runner must find,
 shrink, save and word a counterexample on a predictor pair that is known to differ.
@@ -224,7 +224,7 @@ def test_bad_hypothesis_table(tmp_path, table, match):
 
 
 def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypatch):
-    from fixtures import hypothesis as plugin
+    from convcheck.plugin import hypothesis as plugin
 
     for name in plugin.PROFILES:
         settings.get_profile(name)  # raises if unknown

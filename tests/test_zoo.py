@@ -60,7 +60,7 @@ def keras_params(model) -> int:
 def sample_batch(spec, seed: int = 0) -> np.ndarray:
     """A canonical-layout batch (NHWC images / token ids with some pre-padding)."""
     rng = np.random.default_rng(seed)
-    if spec.kind == "rnn":
+    if spec.kind == "tokens":
         ids = rng.integers(2, models.VOCAB_SIZE, size=(BATCH, *spec.input_shape))
         ids[0, : spec.input_shape[0] // 2] = models.PAD_ID
         return ids.astype(spec.input_dtype)
@@ -196,6 +196,26 @@ def test_get_spec_unknown_lists_valid_names():
     assert "nope" in msg
     for name in ZOO:
         assert name in msg
+
+
+def test_zoo_declarations():
+    """The zoo is declared through convcheck.declare_model: registered under its names, with
+    what an input strategy or an attack draws (kind) and the zoo's markers."""
+    from convcheck.registry import MODELS
+
+    assert set(ZOO) <= set(MODELS.names())
+    for name, spec in ZOO.items():
+        assert get_spec(name) is spec
+        assert spec.frameworks == ("pytorch", "keras")
+        assert all(s.kind == "build" for s in spec.sources.values()), name
+        if spec.dataset == "imdb":
+            assert (spec.kind, spec.markers) == ("tokens", ("rnn",)), name
+            assert spec.input.vocab_size == models.VOCAB_SIZE and spec.input_dtype == "int64"
+        else:
+            assert spec.kind == "image" and spec.markers[0] == "cnn", name
+            assert spec.input.range == (0.0, 1.0)
+            assert spec.layout("pytorch") == "nchw" and spec.layout("keras") == "nhwc"
+    assert [n for n, s in ZOO.items() if "slow" in s.markers] == ["resnet18", "vgg16"]
 
 
 def test_lstm_param_difference_is_documented():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import pytest
 
 from convcheck import regressions
-from fixtures.zoo import _recorder
 
 pytestmark = [
     pytest.mark.regression,
@@ -23,27 +22,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
-
-
-@pytest.fixture(scope="session")
-def regression_tol(pytestconfig):
-    """tol(framework)(key) -> (value, source), for the reproducers (no zoo case to match)."""
-    tolerances, profile = pytestconfig.convcheck_tolerances, pytestconfig.convcheck_profile.name
-    return lambda framework: (lambda key: tolerances.lookup(key, framework=framework,
-                                                            profile=profile))
-
-
-@pytest.fixture
-def record(pytestconfig, bench):
-    def write(reg: regressions.Regression, verdict) -> None:
-        _recorder(pytestconfig).record({
-            "case": reg.id, "model": reg.name, "framework": reg.framework,
-            "target": reg.exporter, "seed": regressions.SEED, "profile": bench.profile.name,
-            "check": verdict.check, "measured": verdict.measured,
-            "tolerances": verdict.tolerances, "passed": verdict.passed,
-            "failures": verdict.failures, "behaviour": reg.behaviour, "origin": reg.origin})
-
-    return write
 
 
 @pytest.mark.parametrize("regression", [

@@ -1,0 +1,82 @@
+"""convcheck's pytest plugin (entry point ``pytest11: convcheck``).
+
+Inert unless the session uses it: this module imports nothing but pytest and the standard
+library, registers its options (all named ``--convcheck-*``, so they collide with nobody's) and
+does nothing else, until it finds the project's settings (``convcheck.toml``, or
+``[tool.convcheck]`` in ``pyproject.toml``, at the rootdir) or ``--convcheck`` is given. Only
+then are the suite's plugins (convcheck.plugin.options, .session, .benchmarks, .hypothesis)
+imported and registered: another project's test session pays no import, prints no header line
+and collects nothing more.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+# option (without the leading --convcheck-) -> (environment variable, help)
+OPTIONS = {
+    "profile": ("CONVCHECK_PROFILE", "profile (packaged: smoke, standard, paper; a project's "
+                                     "profiles file adds or extends them); default smoke"),
+    "data-dir": ("CONVCHECK_DATA_DIR", "directory with the standard data files (MNIST, "
+                                       "CIFAR-10, IMDb); default: the offline data sets that "
+                                       "ship with installed packages"),
+    "cache-dir": ("CONVCHECK_CACHE_DIR", "where trained and converted models are cached "
+                                         "(default: <rootdir>/.cache)"),
+    "models": ("CONVCHECK_MODELS", "comma-separated models to run (default: every declared one)"),
+    "targets": ("CONVCHECK_TARGETS", "comma-separated conversion targets (default: all)"),
+    "tolerances": ("CONVCHECK_TOLERANCES", "tolerances file, over the packaged defaults "
+                                           "(default: the project's)"),
+    "reports-dir": ("CONVCHECK_REPORTS_DIR", "where each run's records and summary go "
+                                             "(default: <rootdir>/reports)"),
+}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("convcheck", "convcheck: conformance of converted models")
+    group.addoption("--convcheck", action="store_true", default=False,
+                    help="use convcheck in this session even without project settings "
+                         "(convcheck.toml or [tool.convcheck] in pyproject.toml)")
+    for name, (env, text) in OPTIONS.items():
+        group.addoption(f"--convcheck-{name}", default=None, metavar="VALUE",
+                        help=f"{text} (env {env})")
+
+
+def _has_settings(root: Path) -> bool:
+    if (root / "convcheck.toml").is_file():
+        return True
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return False
+    try:
+        with open(pyproject, "rb") as f:
+            return "convcheck" in tomllib.load(f).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return True  # let the active plugin report the broken file
+
+
+def active(config) -> bool:
+    return bool(config.getoption("convcheck")) or _has_settings(config.rootpath)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark opens its storage
+def pytest_configure(config):
+    if not active(config):
+        return
+    from convcheck.plugin import benchmarks, hypothesis, options, session
+
+    benchmarks.default_storage(config)
+    # Registered now, their pytest_configure runs at once, in this order: options validates
+    # everything (a usage error ends the session here), session makes the Workbench.
+    for module in (options, session, benchmarks, hypothesis):
+        config.pluginmanager.register(module, module.__name__)
+
+
+def option(config, name: str):
+    """An option's value: the command line, else its environment variable (None: neither)."""
+    value = config.getoption(f"--convcheck-{name}")
+    if value is None:
+        value = os.environ.get(OPTIONS[name][0]) or None
+    return value

@@ -1,0 +1,127 @@
+"""The open registries: models, data sets, converters (exporters) and runtimes.
+
+Everything the suite runs is found here by name, the zoo's entries and a team's alike: a new
+model, data set, converter or runtime is one `register` call (or one TOML table), never a
+special case in the code that uses it. Built-in entries are import strings, resolved on first
+use, so that registering them imports no framework.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from convcheck.spec import FRAMEWORKS, ModelSpec, SpecError, parse_model
+
+
+class Registry:
+    """Named entries; an unknown name is a KeyError that lists the valid ones."""
+
+    def __init__(self, what: str):
+        self.what, self._entries = what, {}
+
+    def register(self, name, value, *, replace: bool = False):
+        if name in self._entries and not replace:
+            raise SpecError(f"{self.what} {name!r} is registered twice "
+                            f"(first: {getattr(self._entries[name], 'origin', '?')})")
+        self._entries[name] = value
+        return value
+
+    def get(self, name):
+        try:
+            value = self._entries[name]
+        except KeyError:
+            valid = ", ".join(map(str, self._entries)) or "none registered"
+            raise KeyError(f"unknown {self.what} {name!r}; valid: {valid}") from None
+        if isinstance(value, str):  # "module:attr", resolved once
+            value = self._entries[name] = resolve(value)
+        return value
+
+    def __contains__(self, name) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> tuple:
+        return tuple(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+MODELS = Registry("model")
+# name -> loader(data_dir, cache_dir, n_train=, n_test=) -> convcheck.datasets.Dataset
+DATASETS = Registry("data set")
+# (format, framework, exporter) -> fn(spec, framework, source_path, options, destination)
+EXPORTERS = Registry("exporter")
+# format -> fn(path) -> Predictor
+RUNTIMES = Registry("runtime")
+# format -> the pytest marker of the only OS whose runtime exists (CoreML: macOS)
+RUNTIME_OS: dict[str, str] = {}
+
+
+def declare_model(name: str, *, origin: str | None = None, base: Path | str | None = None,
+                  **fields) -> ModelSpec:
+    """Declare a model from Python, with the fields a ``[model.NAME]`` TOML table takes."""
+    import inspect
+
+    frame = inspect.stack()[1]
+    origin = origin or f"{frame.filename}:{frame.lineno}"
+    spec = parse_model(name, fields, origin, Path(base or Path(frame.filename).parent))
+    return MODELS.register(name, spec)
+
+
+def register_dataset(name: str, loader, *, replace: bool = False):
+    return DATASETS.register(name, loader, replace=replace)
+
+
+def register_exporter(fmt: str, framework: str, name: str, fn, *, replace: bool = False):
+    if framework not in FRAMEWORKS:
+        raise SpecError(f"exporter {name!r}: unknown framework {framework!r}; "
+                        f"valid: {', '.join(FRAMEWORKS)}")
+    return EXPORTERS.register((fmt, framework, name), fn, replace=replace)
+
+
+def register_runtime(fmt: str, loader, *, os_marker: str | None = None, replace: bool = False):
+    RUNTIMES.register(fmt, loader, replace=replace)
+    if os_marker:
+        RUNTIME_OS[fmt] = os_marker
+    return loader
+
+
+def exporters(fmt: str, framework: str) -> tuple[str, ...]:
+    return tuple(n for f, fw, n in EXPORTERS if (f, fw) == (fmt, framework))
+
+
+def formats() -> tuple[str, ...]:
+    return tuple(RUNTIMES)
+
+
+def _builtins() -> None:
+    for name in ("mnist", "cifar10", "imdb"):
+        register_dataset(name, f"convcheck.datasets:load_{name}")
+    for fmt, fw, exp, fn in (
+            ("onnx", "pytorch", "dynamo", "torch_to_onnx"),
+            ("onnx", "pytorch", "torchscript", "torch_to_onnx"),
+            ("onnx", "keras", "tf2onnx", "keras_to_onnx"),
+            ("coreml", "pytorch", "jit-trace", "torch_to_coreml"),
+            ("coreml", "keras", "tf-function", "keras_to_coreml")):
+        register_exporter(fmt, fw, exp, f"convcheck.exporters:{fn}")
+    register_runtime("onnx", "convcheck.predictors:OrtPredictor.load")
+    register_runtime("coreml", "convcheck.predictors:CoreMLPredictor.load", os_marker="macos")
+
+
+_builtins()
+
+
+def resolve(ref: str) -> Any:
+    """"module:attr[.attr]" -> the object (built-in entries are stored this way)."""
+    module, _, attr = ref.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,63 @@
+"""Does the converted model keep the original's adversarial robustness? (the study's RQ3)
+
+Each attack makes its adversarial set once per original model (convcheck.attacks, cached on
+disk), on test samples the original classifies correctly; every conversion of that model is
+run on the same examples. Success rates count the examples whose seed both models classify
+correctly; output errors count every example; label comparisons leave out examples within
+`decision_margin` of the original's decision boundary (tolerances.toml says why).
+"""
+import pytest
+
+from convcheck import checks
+from convcheck.attacks import MUST_CHANGE, attacks_for
+from convcheck.metrics import attack_success_rate
+from convcheck.workbench import Attacked
+
+__all__ = ["test_attack_effective", "test_success_rate_preserved", "test_adversarial_agreement",
+           "test_adversarial_output_equivalence", "test_robustness_indicator"]
+
+
+def test_attack_effective(attacked_original, bench, adversarial, tol, expect):
+    """The attack ran, and fools the original often enough for a comparison to mean something."""
+    o, attack = attacked_original.model, attacked_original.attack
+    adv = adversarial(o, attack)
+    _, out = bench.adversarial_outputs(o, attack)
+    expect(checks.attack_effective(attacked_original.id, adv.changed,
+                                   attack_success_rate(out, adv.labels), attack in MUST_CHANGE,
+                                   tol(attacked_original), adv.info), attacked_original)
+
+
+def _outputs(bench, adversarial, attacked):
+    """(labels, original on seeds, original on adversarial, converted on seeds, on adversarial)"""
+    conv, attack = attacked.model, attacked.attack
+    adv = adversarial(conv, attack)
+    return (adv.labels, *bench.adversarial_outputs(conv.original, attack),
+            *bench.adversarial_outputs(conv, attack))
+
+
+def test_success_rate_preserved(attacked, bench, adversarial, tol, expect):
+    labels, ref_clean, ref_adv, got_clean, got_adv = _outputs(bench, adversarial, attacked)
+    expect(checks.success_rate_preserved(attacked.id, labels, ref_clean, ref_adv, got_clean,
+                                         got_adv, tol(attacked)), attacked)
+
+
+def test_adversarial_agreement(attacked, bench, adversarial, tol, expect):
+    """The share of adversarial examples the conversion labels differently (Tables V, VI)."""
+    _, _, ref_adv, _, got_adv = _outputs(bench, adversarial, attacked)
+    expect(checks.adversarial_agreement(attacked.id, ref_adv, got_adv, tol(attacked)), attacked)
+
+
+def test_adversarial_output_equivalence(attacked, bench, adversarial, tol, expect):
+    _, _, ref_adv, _, got_adv = _outputs(bench, adversarial, attacked)
+    expect(checks.output_equivalence(attacked.id, ref_adv, got_adv, tol(attacked),
+                                     check="adversarial_output_equivalence"), attacked)
+
+
+@pytest.mark.robustness
+def test_robustness_indicator(robust_converted, bench, adversarial, tol, expect):
+    """R(m, c) over every attack on the model (Table VII)."""
+    converted, rates = robust_converted, {}
+    for attack in attacks_for(converted.original.spec):
+        attacked = Attacked(converted, attack)
+        rates[attack] = checks.adversarial_rates(*_outputs(bench, adversarial, attacked), tol(attacked))
+    expect(checks.robustness_indicator(converted.id, rates, tol(converted)), converted)

@@ -1,0 +1,8 @@
+"""The team's own export: Keras 3's built-in ONNX export, used as a convcheck converter
+(a target's `converter = "keras_export:to_onnx"`). convcheck calls it in a child process with a time
+limit, with the loaded original, the artifact path to write and the target's options."""
+
+
+def to_onnx(model, destination, options):
+    model.export(str(destination), format="onnx", opset_version=options.get("opset", 18),
+                 verbose=False)

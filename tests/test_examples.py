@@ -1,0 +1,149 @@
+"""The user projects in examples/, each run as its team would run it: plain pytest in a copy of
+its directory (its own rootdir, settings, models, data and cache), as a subprocess.
+
+What each must show: every property family ran on it or said why it cannot apply (skipped with
+its reason, never passed), the figures went to its records, and a wrong shipped artifact fails
+with the failing metric named.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run_example(name: str, tmp_path: Path, *args: str, setup=None) -> dict:
+    """pytest in a copy of examples/<name>; {test id: (outcome, message)}, plus the records."""
+    project = tmp_path / name
+    shutil.copytree(EXAMPLES / name, project, ignore=shutil.ignore_patterns(".cache", "reports"))
+    if setup:
+        setup(project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))}
+    junit = tmp_path / f"{name}.xml"
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--benchmark-disable",
+           "-q", f"--junitxml={junit}", *args]
+    proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True,
+                          timeout=1200)
+    out = proc.stdout + proc.stderr
+    assert junit.exists(), f"no report; exit {proc.returncode}:\n{out[-4000:]}"
+    results = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        test = case.get("name")
+        for kind in ("failure", "error", "skipped"):
+            el = case.find(kind)
+            if el is not None:
+                results[test] = (kind, (el.get("message") or "") + (el.text or ""))
+                break
+        else:
+            results[test] = ("passed", "")
+    runs = sorted((project / "reports" / "runs").glob("*/records.jsonl"))
+    records = [json.loads(line) for f in runs for line in f.read_text().splitlines()]
+    return {"results": results, "records": records, "returncode": proc.returncode, "out": out}
+
+
+def outcome(run: dict, test: str) -> str:
+    assert test in run["results"], (f"{test} was not collected; collected: "
+                                    f"{sorted(run['results'])[:40]}")
+    return run["results"][test][0]
+
+
+def passed(run: dict, *tests: str) -> None:
+    for t in tests:
+        kind, msg = run["results"].get(t, ("not collected", ""))
+        assert kind == "passed", f"{t}: {kind}: {msg[:2000]}"
+
+
+def skipped_because(run: dict, test: str, *words: str) -> None:
+    kind, msg = run["results"].get(test, ("not collected", ""))
+    assert kind == "skipped", f"{test}: {kind}, expected a skip: {msg[:500]}"
+    for w in words:
+        assert w in msg, f"{test}: skip reason {msg!r} does not say {w!r}"
+
+
+def measured(run: dict, case: str, check: str) -> dict:
+    found = [r["measured"] for r in run["records"] if r["case"] == case and r["check"] == check]
+    assert found, f"no {check} record for {case}"
+    return found[0]
+
+
+def test_pytorch_model_outside_the_zoo(tmp_path):
+    """A CNN on scikit-learn's digits that convcheck trains, converted with both torch
+    exporters and to CoreML: every family runs on it, robustness and properties included."""
+    run = run_example("pytorch-digits", tmp_path)
+    assert run["returncode"] == 0, run["out"][-4000:]
+    ids = ("digits-cnn-pytorch-onnx-s0", "digits-cnn-pytorch-onnx-legacy-s0")
+    passed(run, "test_accuracy_above_floor[digits-cnn-pytorch-s0]",
+           "test_attack_effective[digits-cnn-pytorch-s0-fgsm]",
+           "test_attack_effective[digits-cnn-pytorch-s0-boundary]",
+           "test_converts[digits-cnn-pytorch-coreml-mlprogram-fp32-s0]",
+           "test_coreml_artifact_as_declared[digits-cnn-pytorch-coreml-mlprogram-fp32-s0]",
+           *(f"{t}[{i}]" for i in ids for t in (
+               "test_output_equivalence", "test_label_agreement", "test_accuracy_preserved",
+               "test_size", "test_equivalence_property", "test_robustness_indicator")),
+           *(f"{t}[{i}-{a}]" for i in ids for a in ("fgsm", "boundary") for t in (
+               "test_success_rate_preserved", "test_adversarial_agreement")))
+    skipped_because(run, "test_output_equivalence[digits-cnn-pytorch-coreml-mlprogram-fp32-s0]",
+                    "needs macos")
+    skipped_because(run, "test_speed_ratio[digits-cnn-pytorch-onnx-s0]", "timing is disabled")
+    m = measured(run, "digits-cnn-pytorch-onnx-s0", "output_equivalence")
+    assert 0 <= m["abs_max"] < 2e-5, m
+
+
+def test_keras_regression_from_a_keras_file(tmp_path):
+    """A .keras file with a regression output, converted by tf2onnx and by the team's own
+    converter (Keras' model.export): label checks and attacks say they cannot apply."""
+    run = run_example("keras-regression", tmp_path)
+    assert run["returncode"] == 0, run["out"][-4000:]
+    for target in ("onnx", "keras-export"):
+        case = f"diabetes-mlp-keras-{target}"
+        passed(run, f"test_converts[{case}]", f"test_output_equivalence[{case}]",
+               f"test_outputs_finite[{case}]", f"test_size[{case}]",
+               f"test_equivalence_property[{case}]")
+        skipped_because(run, f"test_label_agreement[{case}]", "regression model")
+        skipped_because(run, f"test_accuracy_preserved[{case}]", "regression model")
+        skipped_because(run, f"test_robustness_indicator[{case}-no-attack]", "no attack applies",
+                        "classifiers")
+    skipped_because(run, "test_accuracy_above_floor[diabetes-mlp-keras]", "regression model")
+    m = measured(run, "diabetes-mlp-keras-keras-export", "output_equivalence")
+    assert 0 <= m["abs_max"] < 1e-5, m
+
+
+def test_shipped_onnx_checked_as_it_is(tmp_path):
+    run = run_example("shipped-onnx", tmp_path)
+    assert run["returncode"] == 0, run["out"][-4000:]
+    case = "digits-mlp-pytorch-shipped-onnx"
+    passed(run, f"test_converts[{case}]", f"test_output_equivalence[{case}]",
+           f"test_label_agreement[{case}]", f"test_accuracy_preserved[{case}]",
+           f"test_size[{case}]", f"test_equivalence_property[{case}]",
+           "test_accuracy_above_floor[digits-mlp-pytorch]")
+    skipped_because(run, f"test_robustness_indicator[{case}-no-attack]", "no attack applies",
+                    "attacks images")
+    # nothing was converted: the case is the team's own file
+    assert not list((tmp_path / "shipped-onnx" / ".cache").rglob("*.onnx"))
+
+
+def test_wrong_shipped_onnx_is_caught(tmp_path):
+    """The shipped file replaced by one whose last bias is 1 % off: the equivalence check fails
+    and names abs_max; the size check still passes (the fault is in the numbers, not the size)."""
+    from convcheck import faults
+
+    def break_it(project: Path) -> None:
+        good = project / "model.onnx"
+        faults.perturb_weight(good, tmp_path / "bad.onnx", scale=0.01)
+        shutil.copy(tmp_path / "bad.onnx", good)
+
+    run = run_example("shipped-onnx", tmp_path, setup=break_it)
+    assert run["returncode"] == 1, run["out"][-4000:]
+    case = "digits-mlp-pytorch-shipped-onnx"
+    kind, msg = run["results"][f"test_output_equivalence[{case}]"]
+    assert kind == "failure" and "abs_max" in msg and case in msg, msg
+    passed(run, f"test_size[{case}]")
