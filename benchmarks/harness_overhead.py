@@ -49,8 +49,10 @@ def suite_median(case_id: str, args, tmp: Path) -> float:
     out = tmp / "bench.json"
     code = pytest.main([
         str(ROOT / "tests_conformance" / "test_performance.py"), "-q", "-p", "no:cacheprovider",
-        "--models", args.model, "--targets", args.target, "--profile", args.profile,
-        "--cache-dir", str(args.cache_dir), "--reports-dir", str(tmp / "reports"),
+        "--convcheck-models", args.model, "--convcheck-targets", args.target,
+        "--convcheck-profile", args.profile,
+        "--convcheck-cache-dir", str(args.cache_dir),
+        "--convcheck-reports-dir", str(tmp / "reports"),
         "-k", f"test_inference_batch_converted and {case_id}",
         "--benchmark-min-rounds", str(args.rounds), "--benchmark-json", str(out)])
     if code != 0:

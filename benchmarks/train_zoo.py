@@ -54,7 +54,7 @@ def main() -> None:
     if args.attacks:
         t0 = time.perf_counter()
         for o in originals:
-            for attack in attacks_for(o.spec.kind):
+            for attack in attacks_for(o.spec):
                 t = time.perf_counter()
                 adv = bench.adversarial(o, attack)
                 rate = metrics.attack_success_rate(o.predictor.predict(adv.x_adv), adv.labels)

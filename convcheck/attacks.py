@@ -45,20 +45,21 @@ class AttackError(RuntimeError):
 
 
 def why_not(attack: str, spec) -> str | None:
-    """Why `attack` cannot run on `spec`'s model (None: it can)."""
+    """Why `attack` cannot run on `spec`'s model (None: it can); worded to follow the attack's
+    name ("fgsm: needs ...")."""
     if not spec.task.classification:
-        return f"{attack} attacks classifiers; {spec.name} is a {spec.task.kind} model"
+        return f"needs a classifier; {spec.name} is a {spec.task.kind} model (attacks fool classifiers)"
     if ATTACKS[attack] == "image":
         if not spec.input.is_image:
-            return (f"{attack} attacks images (input.layout nhwc or nchw, 3 dimensions); "
+            return (f"needs an image input (input.layout nhwc or nchw, 3 dimensions); "
                     f"{spec.name}'s input is {spec.input.layout} {list(spec.input.shape)}")
         if spec.input.range is None:
-            return f"{attack} needs the input's value range (input.range) to clip to"
+            return "needs the input's value range (input.range) to clip to"
     elif spec.input.layout != "tokens" or spec.input.vocab_size is None:
-        return (f"{attack} substitutes words: it needs token input with input.vocab_size; "
+        return (f"substitutes words: needs token input with input.vocab_size; "
                 f"{spec.name}'s input is {spec.input.layout}")
     elif (spec.input.pad_id, spec.input.oov_id) != (0, 1):
-        return (f"{attack} reads id 0 as padding and 1 as out-of-vocabulary; {spec.name} "
+        return (f"reads id 0 as padding and 1 as out-of-vocabulary; {spec.name} "
                 f"declares pad_id {spec.input.pad_id}, oov_id {spec.input.oov_id}")
     return None
 
@@ -234,7 +235,7 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
     spec = original.spec
     reason = why_not(attack, spec)
     if reason:
-        raise AttackError(reason)
+        raise AttackError(f"{attack}: {reason}")
     params = dict(params)
     n = params.pop("n_samples")
     usable = None
