@@ -7,6 +7,7 @@ the file and the key, raised at start-up, so that a typo never silently falls ba
 from __future__ import annotations
 
 import fnmatch
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,14 +135,21 @@ def _parse_profile(path, name, body) -> Profile:
             raise ConfigError(f"{path}: [{name}] is missing {k!r}")
     body = {"data": {}, "train": {}} | body
     seeds = body["seeds"]
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{path}: {name}.seeds must be a non-empty list of integers")
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                            for s in seeds):
+        raise ConfigError(f"{path}: {name}.seeds must be a non-empty list of integers >= 0, "
+                          f"got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{path}: {name}.seeds lists a seed twice: {seeds!r}")
     data = {}
     for ds in body["data"]:
         sizes = body["data"].get(ds, {})
         _unknown(path, f"{name}.data.{ds}", sizes, _DATA_TYPES)
         for k, v in sizes.items():
             _check_type(path, f"{name}.data.{ds}", k, v, int)
+            if v < 1:
+                raise ConfigError(f"{path}: {name}.data.{ds}.{k} must be >= 1, got {v} (leave it "
+                                  f"out for the whole data set)")
         # absent = the whole dataset
         data[ds] = {k: sizes.get(k) for k in _DATA_TYPES}
     train = {}
@@ -153,6 +161,14 @@ def _parse_profile(path, name, body) -> Profile:
         missing = [k for k in ("optimizer", "lr", "batch_size", "epochs") if k not in hp]
         if missing:
             raise ConfigError(f"{path}: {where} is missing {', '.join(missing)}")
+        for k, lo, hi in (("lr", 0, None), ("batch_size", 1, None), ("epochs", 1, None),
+                          ("momentum", None, 1)):
+            v = hp.get(k)
+            if v is not None and ((lo is not None and (v < lo or (lo == 0 and v == 0)))
+                                  or (hi is not None and not 0 <= v < hi)):
+                rng = {"lr": "> 0", "batch_size": ">= 1", "epochs": ">= 1",
+                       "momentum": "in [0, 1)"}[k]
+                raise ConfigError(f"{path}: {where}.{k} must be {rng}, got {v}")
         if hp["optimizer"] not in _OPTIMIZERS:
             raise ConfigError(
                 f"{path}: {where}.optimizer {hp['optimizer']!r} unknown; valid: {', '.join(_OPTIMIZERS)}"
@@ -285,14 +301,16 @@ class Tolerances:
 
 def load_tolerances(paths=None, targets: tuple[str, ...] | None = None,
                     models: tuple[str, ...] | None = None,
-                    datasets: tuple[str, ...] | None = None) -> Tolerances:
+                    datasets: tuple[str, ...] | None = None,
+                    profiles: tuple[str, ...] | None = None) -> Tolerances:
     """[default] of every file, the later ones' values replacing the earlier ones'; then every
-    file's [[override]] entries, in file order. targets/models/datasets: the valid names of the
-    match keys (None: not checked)."""
+    file's [[override]] entries, in file order. targets/models/datasets/profiles: the valid
+    names of the match keys (None: not checked; an override naming nothing would never apply)."""
     files = _files("tolerances", paths)
     defaults, overrides = {}, []
     for path in files:
-        d, o = _parse_tolerances(path, {"target": targets, "model": models, "dataset": datasets})
+        d, o = _parse_tolerances(path, {"target": targets, "model": models, "dataset": datasets,
+                                        "profile": profiles})
         defaults |= d
         overrides += o
     return Tolerances(defaults, overrides, files[-1])
@@ -324,7 +342,8 @@ def _parse_tolerances(path: Path, names: dict):
         for k, v in match.items():
             valid = MATCH_KEYS[k] or names.get(k)
             if valid is not None and v not in valid:
-                raise ConfigError(f"{path}: {where}.{k} = {v!r} is unknown; valid: {', '.join(valid)}")
+                raise ConfigError(f"{path}: {where}.{k} = {v!r} is unknown; valid: "
+                                  f"{', '.join(valid)}")
         values = {k: o[k] for k in TOLERANCE_KEYS if k in o}
         for k, v in values.items():
             _check_type(path, where, k, v, TOLERANCE_KEYS[k])
@@ -451,26 +470,73 @@ def select_targets(names: str | None, paths=None, targets: dict | None = None) -
 
 # --------------------------------------------------------------------------- expected failures
 
-_XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str}
+_XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str, "expect": dict}
+_EXPECT_TYPES = {"failure": str, "metric": str, "min": (int, float), "max": (int, float)}
 
 
 @dataclass(frozen=True)
 class ExpectedFailure:
+    """A known divergence: the tests it covers, why, what was measured, and what the failure
+    must look like for the test to count as the expected failure (anything else fails)."""
+
     case: str  # fnmatch pattern on the case id
     test: str  # fnmatch pattern on the test function's name
     reason: str
     measured: str
+    where: str  # "<file>: xfail[i]", for messages
+    failure: str | None = None  # regex searched in the failure's text
+    metric: str | None = None  # a figure of the failing verdict's measured dict ...
+    min: float | None = None  # ... that must lie in [min, max]
+    max: float | None = None
 
     def applies(self, test: str, case_id: str) -> bool:
         return fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(test, self.test)
 
+    def expects(self) -> str:
+        parts = []
+        if self.failure is not None:
+            parts.append(f"a failure matching {self.failure!r}")
+        if self.metric is not None:
+            lo = "-inf" if self.min is None else f"{self.min:g}"
+            hi = "inf" if self.max is None else f"{self.max:g}"
+            parts.append(f"{self.metric} in [{lo}, {hi}]")
+        return " and ".join(parts)
+
+    def explains(self, text: str, measured: dict | None) -> str | None:
+        """None if a failure with this text (and, from a verdict, these figures) is the one
+        expected; else what differs."""
+        import re
+
+        if self.failure is not None and not re.search(self.failure, text):
+            first = text.strip().splitlines()[0][:300] if text.strip() else "(no message)"
+            return f"the failure does not match {self.failure!r}: {first}"
+        if self.metric is not None:
+            if measured is None or self.metric not in measured:
+                return (f"the failure measured no {self.metric} (not a verdict of a check that "
+                        f"measures it): {text.strip()[:300]}")
+            value = measured[self.metric]
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                return f"{self.metric} = {value!r} is not a number"
+            if not ((self.min is None or value >= self.min)
+                    and (self.max is None or value <= self.max)):
+                return (f"{self.metric} = {value:.4g}, outside the expected "
+                        f"[{'-inf' if self.min is None else f'{self.min:g}'}, "
+                        f"{'inf' if self.max is None else f'{self.max:g}'}] (the divergence "
+                        f"changed: measure it again and update the entry)")
+        return None
+
 
 def load_expected_failures(paths=None) -> list[ExpectedFailure]:
-    """Known divergences, kept as data: each needs a reason and the number that was measured."""
+    """Known divergences, kept as data: each needs a reason, the number that was measured and
+    what the failure must look like (an [xfail.expect] table)."""
     return [e for p in _files("expected_failures", paths) for e in _parse_xfails(p)]
 
 
 def _parse_xfails(path: Path) -> list[ExpectedFailure]:
+    import re
+
     raw = _read_toml(path)
     _unknown(path, "<top>", raw, ("xfail",))
     entries = raw.get("xfail", [])
@@ -481,10 +547,39 @@ def _parse_xfails(path: Path) -> list[ExpectedFailure]:
         where = f"xfail[{i}]"
         _unknown(path, where, e, _XFAIL_TYPES)
         for k, v in e.items():
-            _check_type(path, where, k, v, str)
+            _check_type(path, where, k, v, _XFAIL_TYPES[k])
         for k in ("case", "reason", "measured"):
             if not str(e.get(k, "")).strip():
                 raise ConfigError(f"{path}: {where} has no {k!r} (every entry needs case, "
-                                  f"reason and measured)")
-        out.append(ExpectedFailure(e["case"], e.get("test", "*"), e["reason"], e["measured"]))
+                                  f"reason, measured and expect)")
+        expect = e.get("expect")
+        if expect is None:
+            raise ConfigError(f"{path}: {where} has no 'expect' table: say what the failure "
+                              f"must look like, expect = {{ failure = 'regex' }} and/or "
+                              f"expect = {{ metric = 'abs_max', min = ..., max = ... }} (any "
+                              f"other failure of the test then fails the run)")
+        _unknown(path, f"{where}.expect", expect, _EXPECT_TYPES)
+        for k, v in expect.items():
+            _check_type(path, f"{where}.expect", k, v, _EXPECT_TYPES[k])
+        if "failure" not in expect and "metric" not in expect:
+            raise ConfigError(f"{path}: {where}.expect names neither failure nor metric")
+        if "failure" in expect:
+            try:
+                re.compile(expect["failure"])
+            except re.error as err:
+                raise ConfigError(f"{path}: {where}.expect.failure {expect['failure']!r} is not "
+                                  f"a regular expression: {err}") from None
+        if "metric" in expect:
+            if "min" not in expect and "max" not in expect:
+                raise ConfigError(f"{path}: {where}.expect.metric {expect['metric']!r} needs "
+                                  f"min and/or max (the range the measured figure must lie in)")
+            if expect.get("min", -math.inf) > expect.get("max", math.inf):
+                raise ConfigError(f"{path}: {where}.expect: min {expect['min']} > max "
+                                  f"{expect['max']}")
+        elif "min" in expect or "max" in expect:
+            raise ConfigError(f"{path}: {where}.expect: min/max need a metric")
+        out.append(ExpectedFailure(
+            e["case"], e.get("test", "*"), e["reason"], e["measured"], f"{path}: {where}",
+            expect.get("failure"), expect.get("metric"),
+            *(float(expect[k]) if k in expect else None for k in ("min", "max"))))
     return out

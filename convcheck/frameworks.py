@@ -12,10 +12,24 @@ _threads: int | None = None
 
 
 def threads() -> int:
-    """Threads every runtime uses (intra-op), from $CONVCHECK_THREADS or the core count."""
+    """Threads every runtime uses (intra-op), from $CONVCHECK_THREADS or the core count; a
+    value that is not a whole number >= 1 raises ValueError naming the variable (TensorFlow
+    aborts the process on a negative one)."""
     global _threads
     if _threads is None:
-        _threads = int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1)
+        raw = os.environ.get(THREADS_ENV, "").strip()
+        if not raw:
+            _threads = os.cpu_count() or 1
+        else:
+            try:
+                n = int(raw)
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise ValueError(f"${THREADS_ENV} = {raw!r}: must be a whole number >= 1 "
+                                 f"(threads per runtime; unset: the core count, "
+                                 f"{os.cpu_count()})")
+            _threads = n
     return _threads
 
 

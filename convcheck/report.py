@@ -77,9 +77,14 @@ def _group(records: list[dict], check: str) -> dict:
 
 
 def summary(records: list[dict], info: dict) -> str:
-    out = [f"# convcheck run {info.get('run', '')}", "",
-           f"Profile `{info.get('profile')}`, seeds {info.get('seeds')}; "
-           f"values are mean (std) over seeds.", ""]
+    out = [f"# convcheck run {info.get('run', '')}", ""]
+    outcomes = [r for r in records if r["check"] == "outcome"]
+    if info.get("partial"):
+        out += [f"**Partial run: {info['partial']}** after {len(outcomes)} of "
+                f"{info.get('collected', '?')} tests; a case missing below was not checked, "
+                f"and a pass covers only what ran.", ""]
+    out += [f"Profile `{info.get('profile')}`, seeds {info.get('seeds')}; "
+            f"values are mean (std) over seeds.", ""]
     if info.get("versions"):
         out += ["Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), ""]
     if info.get("data"):
@@ -116,6 +121,8 @@ def summary(records: list[dict], info: dict) -> str:
     out += _performance_tables(records)
     out += _robustness_tables(records)
 
+    out += _outcome_tables(outcomes)
+
     rows = [[r["model"], r["framework"], str(r["seed"]), f"{r['measured']['accuracy']:.4f}",
              str(r["tolerances"].get("accuracy_floor")), "pass" if r["passed"] else "FAIL"]
             for r in records if r["check"] == "accuracy_floor"]
@@ -123,6 +130,24 @@ def summary(records: list[dict], info: dict) -> str:
         out.append(_table("Trained originals — test accuracy",
                           ["model", "framework", "seed", "accuracy", "floor", "verdict"], rows))
     return "\n".join(out)
+
+
+def _outcome_tables(outcomes: list[dict]) -> list[str]:
+    """Every test's outcome counted, and each one that failed or errored with its message
+    (a case whose conversion crashed has no verdict in the tables above)."""
+    if not outcomes:
+        return []
+    counts: dict = defaultdict(int)
+    for r in outcomes:
+        counts[r["outcome"]] += 1
+    out = ["Outcomes: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())), ""]
+    rows = [[r["case"], r["test"].split("::")[-1], r["phase"], r["outcome"].upper(),
+             (r["message"].splitlines() or [""])[0][:200].replace("|", "\\|")]
+            for r in outcomes if r["outcome"] in ("failed", "error")]
+    if rows:
+        out.append(_table("Tests that failed or errored", ["case", "test", "phase", "outcome",
+                                                           "first line"], rows))
+    return out
 
 
 TIMINGS = ("time_load", "time_inference_batch", "time_inference_testset")
@@ -244,8 +269,14 @@ def _status(rs: list[dict]) -> str:
     return "pass" if not failed else f"FAIL ({failed})"
 
 
-def write_summary(run_dir: Path) -> Path:
+def write_summary(run_dir: Path, partial: str | None = None, collected: int | None = None
+                  ) -> Path:
+    """summary.md from the run's records; `partial`: why the run stopped early (kept in
+    run.json, so a summary rebuilt later says it too)."""
     info = json.loads((run_dir / RUN_INFO).read_text()) if (run_dir / RUN_INFO).exists() else {}
+    if partial is not None or collected is not None:
+        info |= {"partial": partial, "collected": collected}
+        (run_dir / RUN_INFO).write_text(json.dumps(info, indent=1, default=str))
     path = run_dir / SUMMARY
     path.write_text(summary(read_records(run_dir), info))
     return path

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from convcheck import regressions
+from convcheck.plugin.session import fail
 
 pytestmark = [
     pytest.mark.regression,
@@ -31,5 +32,5 @@ def test_regression(regression, regression_tol, record, tmp_path):
     measured = regression.run(tmp_path)
     verdict = regressions.verdict(regression, measured, regression_tol(regression.framework))
     record(regression, verdict)
-    assert verdict.passed, (f"{verdict.message()}\nbehaviour: {regression.behaviour}\n"
-                            f"known from: {regression.origin}\nmeasured: {measured.as_dict()}")
+    fail(verdict, f"behaviour: {regression.behaviour}\nknown from: {regression.origin}\n"
+                  f"measured: {measured.as_dict()}")

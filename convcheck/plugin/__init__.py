@@ -76,7 +76,15 @@ def pytest_configure(config):
 
 def option(config, name: str):
     """An option's value: the command line, else its environment variable (None: neither)."""
+    return option_source(config, name)[0]
+
+
+def option_source(config, name: str) -> tuple[str | None, str]:
+    """(value, where it came from: "--convcheck-NAME" or "$CONVCHECK_NAME"), so that an error
+    names what the user set; (None, "") when neither is set (an empty variable is unset)."""
     value = config.getoption(f"--convcheck-{name}")
-    if value is None:
-        value = os.environ.get(OPTIONS[name][0]) or None
-    return value
+    if value is not None:
+        return value, f"--convcheck-{name}"
+    env = OPTIONS[name][0]
+    value = os.environ.get(env, "").strip()
+    return (value, f"${env}") if value else (None, "")

@@ -6,14 +6,15 @@ cannot be used) is one usage error naming the file, the model and the field.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from convcheck import cases, project
-from convcheck.config import (ConfigError, get_profile, load_expected_failures, load_targets,
+from convcheck import cases, frameworks, project
+from convcheck.config import (ConfigError, load_expected_failures, load_profiles, load_targets,
                               load_tolerances, select_targets)
-from convcheck.plugin import option
+from convcheck.plugin import option_source
 from convcheck.registry import MODELS
 from convcheck.spec import SpecError
 
@@ -30,52 +31,138 @@ MARKERS = {
 }
 
 
-def _usage(e: Exception) -> pytest.UsageError:
-    return pytest.UsageError(f"convcheck: {str(e).strip(chr(39) + chr(34))}")
+def _text(e: Exception) -> str:
+    return str(e).strip(chr(39) + chr(34))
+
+
+class Problems:
+    """Every start-up problem, each a line naming its source: reported together, so a user
+    fixes them in one go instead of one per run."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def check(self, fn, *args, where: str = ""):
+        """fn(*args), or None with its error added (prefixed by `where`)."""
+        try:
+            return fn(*args)
+        except (ConfigError, SpecError, project.ProjectError, KeyError, ValueError) as e:
+            self.add(f"{where}: {_text(e)}" if where else _text(e))
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            raise pytest.UsageError("\n".join(f"convcheck: {p}" for p in self.lines))
 
 
 def pytest_configure(config):
-    try:
-        proj = project.discover(config.rootpath)
-        project.activate(proj)
-        project.load_models(proj)
+    problems = Problems()
+    proj = problems.check(project.discover, config.rootpath)
+    if proj is None:
+        problems.raise_if_any()
+    project.activate(proj)
+    problems.check(frameworks.threads)
+    paths = {name: _path_option(config, proj, name, setting, problems)
+             for name, setting in PATH_OPTIONS.items()}
+    if problems.check(project.load_models, proj) is not None or len(MODELS):
         if not len(MODELS):
-            raise ConfigError(f"{proj.describe()}: no model declared (add [model.NAME] tables, "
-                              f"or models = ['module'] naming modules that call "
-                              f"convcheck.declare_model)")
-        name = option(config, "profile") or proj.settings.get("profile") or DEFAULT_PROFILE
-        config.convcheck_profile = get_profile(name)
-        config.convcheck_models = cases.select_models(option(config, "models"))
-        configured, shipped = load_targets(), cases.shipped_targets(MODELS.names())
+            problems.add(f"{proj.describe()}: no model declared (add [model.NAME] tables, "
+                         f"or models = ['module'] naming modules that call "
+                         f"convcheck.declare_model)")
+    problems.raise_if_any()  # everything below reads the models
+
+    name, where = option_source(config, "profile")
+    name = name or proj.settings.get("profile") or DEFAULT_PROFILE
+    profiles = problems.check(load_profiles)
+    if profiles is not None:
+        if name in profiles:
+            config.convcheck_profile = profiles[name]
+        else:
+            problems.add(f"{where or 'profile'}: unknown profile {name!r}; valid profiles: "
+                         f"{', '.join(profiles)}")
+    models, where = option_source(config, "models")
+    config.convcheck_models = problems.check(cases.select_models, models, where=where)
+    configured = problems.check(load_targets)
+    shipped = cases.shipped_targets(MODELS.names())
+    if configured is not None:
         clash = sorted(set(configured) & set(shipped))
         if clash:
-            raise ConfigError(f"a shipped artifact is named {clash[0]!r}, like a conversion "
-                              f"target: name the artifact apart (e.g. 'shipped-{clash[0]}')")
+            problems.add(f"a shipped artifact is named {clash[0]!r}, like a conversion target: "
+                         f"name the artifact apart (e.g. 'shipped-{clash[0]}')")
         all_targets = configured | shipped
-        config.convcheck_targets = select_targets(option(config, "targets"), targets=all_targets)
-        config.convcheck_tolerances = load_tolerances(
-            proj.files("tolerances", option(config, "tolerances")), targets=tuple(all_targets),
-            models=MODELS.names(), datasets=tuple({MODELS.get(m).dataset for m in MODELS}))
-        config.convcheck_expected_failures = load_expected_failures()
-        _check_profile(config.convcheck_profile, config.convcheck_models)
-    except (ConfigError, SpecError, project.ProjectError, KeyError) as e:
-        raise _usage(e) from None
-    data_dir = option(config, "data-dir") or proj.path_setting("data_dir")
-    if data_dir and not Path(data_dir).expanduser().is_dir():
-        raise pytest.UsageError(f"convcheck: data directory {data_dir}: no such directory")
+        targets, where = option_source(config, "targets")
+        config.convcheck_targets = problems.check(select_targets, targets, None, all_targets,
+                                                  where=where)
+        tol = paths["tolerances"]
+        if tol is None or tol.is_file():  # else reported above
+            config.convcheck_tolerances = problems.check(
+                load_tolerances, proj.files("tolerances", tol), tuple(all_targets),
+                MODELS.names(), tuple({MODELS.get(m).dataset for m in MODELS}),
+                tuple(profiles) if profiles else None)
+    config.convcheck_expected_failures = problems.check(load_expected_failures)
+    if getattr(config, "convcheck_profile", None) and config.convcheck_models:
+        problems.check(_check_profile, config.convcheck_profile, config.convcheck_models)
+    problems.raise_if_any()
     config.convcheck_project = proj
-    config.convcheck_data_dir = Path(data_dir).expanduser() if data_dir else None
-    config.convcheck_cache_dir = _dir(config, proj, "cache-dir", "cache_dir", ".cache")
-    config.convcheck_reports_dir = _dir(config, proj, "reports-dir", "reports_dir", "reports")
+    config.convcheck_data_dir = paths["data-dir"]
+    config.convcheck_cache_dir = paths["cache-dir"]
+    config.convcheck_reports_dir = paths["reports-dir"]
     for marker, text in {**MARKERS, **_model_markers(config.convcheck_models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
 
 
-def _dir(config, proj, name: str, setting: str, default: str) -> Path:
-    value = option(config, name)
-    if value:
-        return Path(value).expanduser().resolve()
-    return proj.path_setting(setting) or (config.rootpath / default).resolve()
+# option -> the settings key that gives it a default
+PATH_OPTIONS = {"data-dir": "data_dir", "cache-dir": "cache_dir", "reports-dir": "reports_dir",
+                "tolerances": "tolerances"}
+DEFAULT_DIRS = {"cache-dir": ".cache", "reports-dir": "reports"}
+
+
+def _path_option(config, proj, name: str, setting: str, problems: Problems) -> Path | None:
+    """A path option, `~` expanded and resolved, checked for what it is used for: the data
+    directory must exist, the cache and reports directories must be (or become) writable
+    directories, a tolerances file must be a file. Problems name the option or variable."""
+    value, where = option_source(config, name)
+    if value is not None:
+        path = Path(value).expanduser().resolve()
+    elif name == "tolerances":
+        return None  # the project's file (checked with the settings)
+    else:
+        where = f"{proj.describe()}: {setting}"
+        path = proj.path_setting(setting)
+        if path is None and name in DEFAULT_DIRS:
+            path, where = (config.rootpath / DEFAULT_DIRS[name]).resolve(), f"default {name}"
+    if path is None:
+        return None
+    shown = f"{where} = {value!r}" if value is not None and value != str(path) else where
+    if name == "tolerances":
+        if not path.is_file():
+            problems.add(f"{shown}: {path} is {'a directory' if path.is_dir() else 'not found'}; "
+                         f"give a tolerances TOML file")
+    elif name == "data-dir":
+        if not path.is_dir():
+            problems.add(f"{shown}: {path}: no such directory")
+    else:
+        why = _unwritable(path)
+        if why:
+            problems.add(f"{shown}: {path}: {why}")
+    return path
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why files cannot be written under `path` (created when missing), or None."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
 
 
 def _model_markers(models) -> dict[str, str]:
