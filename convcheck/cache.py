@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 META = "meta.json"
+# Temporary directories named before they carried their pid: removed once this old.
+LEGACY_AGE_S = 24 * 3600
 
 
 def key_of(parts: dict) -> str:
@@ -60,6 +62,38 @@ def check_entry(entry: Path, key: str) -> str | None:
     return None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep(entry: Path, log: Callable[[str], None] = print) -> list[Path]:
+    """Remove what killed builds of `entry` left: temporary siblings ``.<name>.tmp-<pid>-*``
+    (and ``.<name>.old-<pid>``) whose process is gone. A live process's are left alone (a
+    parallel worker may be building)."""
+    removed = []
+    for p in entry.parent.glob(f".{entry.name}.*"):
+        tag = p.name[len(entry.name) + 2:]
+        kind, _, rest = tag.partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind in ("tmp", "old") and pid.isdigit():
+            if _alive(int(pid)):
+                continue
+        elif "." in tag or "-" in tag or time.time() - p.stat().st_mtime < LEGACY_AGE_S:
+            continue  # not ours (a target's entry is "<name>.<target>", unhidden), or recent
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    if removed:
+        log(f"cache: {entry.name}: removed {len(removed)} left by a killed build "
+            f"({', '.join(p.name for p in removed)})")
+    return removed
+
+
 def cached(entry: Path, parts: dict, build: Callable[[Path], None],
            log: Callable[[str], None] = print) -> Path:
     """Return `entry`, building it with `build(tmpdir)` unless a valid entry for `parts` exists."""
@@ -70,7 +104,8 @@ def cached(entry: Path, parts: dict, build: Callable[[Path], None],
     if problem != "missing":
         log(f"cache: {entry.name}: {problem}; rebuilding")
     entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    sweep(entry, log)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-{os.getpid()}-", dir=entry.parent))
     try:
         build(tmp)
         meta = {"key": key, "parts": parts, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

