@@ -125,6 +125,18 @@ def test_threads_variable_must_be_a_whole_number(value):
     assert f"convcheck: $CONVCHECK_THREADS = {value!r}: must be a whole number >= 1" in out
 
 
+def test_misspelt_variable_is_not_ignored():
+    out = refused(env={"CONVCHECK_PROFLE": "paper"})
+    assert ("convcheck: $CONVCHECK_PROFLE is not a convcheck variable (did you mean "
+            "$CONVCHECK_PROFILE?); valid: CONVCHECK_CACHE_DIR, ") in out
+
+
+@pytest.mark.parametrize("name", ["profile", "cache-dir"])
+def test_empty_option_is_not_its_default(name):
+    out = refused(f"--convcheck-{name}=")
+    assert f"convcheck: --convcheck-{name} is empty; leave it out for the default" in out
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     out = refused("--convcheck-data-dir", str(tmp_path / "nope"),
                   env={"CONVCHECK_THREADS": "x", "CONVCHECK_TARGETS": "onx"})

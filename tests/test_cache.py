@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,31 @@ def test_missing_file_is_corrupt(entry):
 
 def test_check_entry_on_absent_entry(entry):
     assert check_entry(entry, key_of(PARTS)) == "missing"
+
+
+def test_a_killed_builds_leftovers_are_swept(entry):
+    """A build killed with SIGKILL leaves its temporary directory: the next build of the entry
+    removes those of dead processes and leaves a live process's (a parallel worker's) alone."""
+    entry.parent.mkdir(parents=True)
+    dead = entry.parent / f".{entry.name}.tmp-{2 ** 22 + 12345}-abcd"  # above pid_max: no process
+    live = entry.parent / f".{entry.name}.tmp-{os.getpid()}-efgh"
+    other = entry.parent / f".{entry.name}x.tmp-{2 ** 22 + 12345}-ijkl"  # another entry's
+    for d in (dead, live, other):
+        d.mkdir()
+        (d / "model.bin").write_bytes(b"half")
+    _, logs = build_once(entry)
+    assert not dead.exists() and live.exists() and other.exists()
+    assert any("removed 1 left by a killed build" in line for line in logs), logs
+
+
+def test_entries_of_different_data_live_side_by_side(tmp_path):
+    """Models trained on a --convcheck-data-dir are cached apart from the default data's: a run
+    on other data never evicts them (the default data keeps its untagged names)."""
+    from convcheck.data import Provenance
+    from convcheck.workbench import Workbench
+
+    class DS:
+        provenance = Provenance("idx files in /data", 60000, 10000, "3fa2b1c0" + "0" * 56)
+
+    assert Workbench(None, None, tmp_path)._data_tag(DS) == ""
+    assert Workbench(None, tmp_path, tmp_path)._data_tag(DS) == "-data3fa2b1c0"

@@ -3,7 +3,7 @@
 Bad options (all --convcheck-*, or their CONVCHECK_* environment variables) are usage errors
 (exit code 4) that start with "convcheck: ", name what was wrong and list the valid choices;
 collection yields readable ids and markers, and trains nothing. The default cache is used (no
---convcheck-cache-dir): collect-only with -q neither prints the report header nor loads data.
+--convcheck-cache-dir): collect-only loads the data (checked at start-up) but trains nothing.
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ cannot be used) is one usage error naming the file, the model and the field.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from convcheck import cases, frameworks, project
 from convcheck.config import (ConfigError, load_expected_failures, load_profiles, load_targets,
                               load_tolerances, select_targets)
-from convcheck.plugin import option_source
+from convcheck.plugin import OPTIONS, option_source
 from convcheck.registry import MODELS
 from convcheck.spec import SpecError
 
@@ -64,6 +65,7 @@ def pytest_configure(config):
     if proj is None:
         problems.raise_if_any()
     project.activate(proj)
+    _check_variables(config, problems)
     problems.check(frameworks.threads)
     paths = {name: _path_option(config, proj, name, setting, problems)
              for name, setting in PATH_OPTIONS.items()}
@@ -114,6 +116,21 @@ def pytest_configure(config):
     config.convcheck_reports_dir = paths["reports-dir"]
     for marker, text in {**MARKERS, **_model_markers(config.convcheck_models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
+
+
+def _check_variables(config, problems: Problems) -> None:
+    """An option given empty would silently mean its default (an empty path: the working
+    directory), and a misspelt CONVCHECK_* variable would be ignored: both are refused."""
+    for name in OPTIONS:
+        value = config.getoption(f"--convcheck-{name}")
+        if value is not None and not value.strip():
+            problems.add(f"--convcheck-{name} is empty; leave it out for the default")
+    known = {env for env, _ in OPTIONS.values()} | {frameworks.THREADS_ENV}
+    for var in sorted(v for v in os.environ if v.startswith("CONVCHECK_") and v not in known):
+        near = difflib.get_close_matches(var, sorted(known), n=1)
+        problems.add(f"${var} is not a convcheck variable"
+                     + (f" (did you mean ${near[0]}?)" if near else "")
+                     + f"; valid: {', '.join(sorted(known))}")
 
 
 # option -> the settings key that gives it a default
