@@ -57,6 +57,9 @@ def select_models(names: str | None) -> tuple[str, ...]:
         raise KeyError(f"no model named in {names!r}; valid models: {', '.join(MODELS)}")
     for n in chosen:
         MODELS.get(n)
+    twice = sorted({n for n in chosen if chosen.count(n) > 1})
+    if twice:
+        raise KeyError(f"{names!r} names {', '.join(twice)} twice (each model runs once)")
     return chosen
 
 

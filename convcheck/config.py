@@ -465,6 +465,9 @@ def select_targets(names: str | None, paths=None, targets: dict | None = None) -
     for n in chosen:
         if n not in targets:
             raise ConfigError(f"unknown target {n!r}; valid targets: {', '.join(targets)}")
+    twice = sorted({n for n in chosen if chosen.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{names!r} names {', '.join(twice)} twice (each target runs once)")
     return {n: targets[n] for n in chosen}
 
 

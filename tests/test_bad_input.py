@@ -158,6 +158,14 @@ def test_empty_target_selection():
     assert "convcheck: $CONVCHECK_TARGETS: no target named in ','; valid targets: " in out
 
 
+@pytest.mark.parametrize("option, text", [("models", "lenet5,gru,lenet5"),
+                                          ("targets", "onnx,onnx")])
+def test_selection_naming_one_twice(option, text):
+    out = refused(f"--convcheck-{option}", text)
+    name = text.split(",")[0]
+    assert f"convcheck: --convcheck-{option}: {text!r} names {name} twice" in out
+
+
 # --------------------------------------------------------------------------- files
 
 

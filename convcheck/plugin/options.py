@@ -33,7 +33,8 @@ MARKERS = {
 
 
 def _text(e: Exception) -> str:
-    return str(e).strip(chr(39) + chr(34))
+    # a KeyError's str() is the repr of its message
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
 
 
 class Problems:
