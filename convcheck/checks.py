@@ -46,6 +46,15 @@ class Verdict:
                                  f"({source}){', ' + where if where else ''}")
 
 
+@dataclass
+class Measurement:
+    """A figure recorded for the tables that no tolerance judges: it neither passes nor fails
+    (a timing; R(m, c) while its bound is off). Recorded without a verdict."""
+    case_id: str
+    check: str
+    measured: dict
+
+
 def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
                        check: str = "output_equivalence") -> Verdict:
     """Absolute and relative error of the last layer (eq. 1, 2) and a ptol-style budget."""
@@ -155,11 +164,12 @@ def model_size(case_id: str, original_bytes: int, converted_bytes: int, tol: Loo
     return v
 
 
-def timing(case_id: str, measurement: str, seconds: list[float], samples: int = 0) -> Verdict:
-    """A timing (seconds per round; check "time_<measurement>"), kept for the tables. Absolute
+def timing(case_id: str, measurement: str, seconds: list[float], samples: int = 0
+           ) -> Measurement:
+    """A timing (seconds per round; "time_<measurement>"), recorded for the tables. Absolute
     times are not judged (they depend on the machine): speed_ratio compares them in one run."""
     a = np.asarray(seconds, dtype=float)
-    return Verdict(case_id, "time_" + measurement.replace(" ", "_"), {
+    return Measurement(case_id, "time_" + measurement.replace(" ", "_"), {
         "median_s": float(np.median(a)), "mean_s": float(a.mean()),
         "stddev_s": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "min_s": float(a.min()),
         "rounds": len(a), "samples": samples})
@@ -211,8 +221,8 @@ def attack_effective(case_id: str, changed: np.ndarray, success_rate: float, mus
 def adversarial_rates(labels: np.ndarray, ref_clean: np.ndarray, ref_adv: np.ndarray,
                       got_clean: np.ndarray, got_adv: np.ndarray,
                       tol: Lookup) -> metrics.SuccessRates:
-    """Success rates on both models, leaving out examples within `decision_margin` of the
-    original's decision boundary (see tolerances.toml)."""
+    """Success rates on both models over the original's seeds, leaving out examples within
+    `decision_margin` of the original's decision boundary (see tolerances.toml)."""
     return metrics.success_rates(labels, ref_clean, ref_adv, got_clean, got_adv,
                                  margin=tol("decision_margin")[0])
 
@@ -232,24 +242,36 @@ def success_rate_preserved(case_id: str, labels: np.ndarray, ref_clean: np.ndarr
                            ref_adv: np.ndarray, got_clean: np.ndarray, got_adv: np.ndarray,
                            tol: Lookup) -> Verdict:
     """The attack's success rate on the converted model vs on the original, over the same
-    adversarial examples: those whose seed both classify correctly."""
+    adversarial examples for both: those whose seed the original classifies correctly (the
+    sample does not depend on the model under test). The conversion's own errors on those clean
+    seeds are a label disagreement: counted apart (clean_disagreement, judged by
+    label_disagreement; seeds within decision_margin of the original's boundary left out)."""
+    margin = tol("decision_margin")[0]
     r = adversarial_rates(labels, ref_clean, ref_adv, got_clean, got_adv, tol)
+    wrong, n_clean = metrics.clean_errors(labels, ref_clean, got_clean, margin)
+    clean_share = len(wrong) / n_clean if n_clean else 0.0
     delta = abs(r.converted - r.original)
     v = Verdict(case_id, "success_rate", {"success_rate_original": r.original,
                                           "success_rate_converted": r.converted,
                                           "success_rate_delta": delta, "n_samples": r.n,
-                                          "n_boundary": r.n_boundary, "n_seeds": len(labels)})
+                                          "n_boundary": r.n_boundary, "n_seeds": len(labels),
+                                          "clean_errors": len(wrong), "n_clean": n_clean,
+                                          "clean_disagreement": clean_share})
+    v.limit("clean_disagreement", clean_share, tol, key="label_disagreement",
+            where=f"{len(wrong)} of {n_clean} seeds the original classifies correctly are "
+                  f"misclassified by the conversion before any attack, first "
+                  f"{wrong[:5].tolist()}")
     if r.n == 0:
         _nothing_compared(v, "success_rate_delta", len(labels),
-                          f"{r.n_boundary} within decision_margin {tol('decision_margin')[0]:g} "
-                          f"of the boundary, {len(labels) - r.n_boundary} whose clean seed the "
-                          f"conversion misclassifies")
+                          f"{r.n_boundary} within decision_margin {margin:g} of the boundary, "
+                          f"{len(labels) - r.n_boundary} whose clean seed the original "
+                          f"misclassifies")
         return v
     count = lambda rate: round(rate * r.n)  # noqa: E731
     v.limit("success_rate_delta", delta, tol,
             where=f"original {r.original:.4f} ({count(r.original)} of {r.n}), converted "
-                  f"{r.converted:.4f} ({count(r.converted)} of {r.n}; seeds both classify "
-                  f"correctly{_boundary_note(r.n_boundary, len(labels), tol)})")
+                  f"{r.converted:.4f} ({count(r.converted)} of {r.n}; seeds the original "
+                  f"classifies correctly{_boundary_note(r.n_boundary, len(labels), tol)})")
     return v
 
 

@@ -586,3 +586,85 @@ def _parse_xfails(path: Path) -> list[ExpectedFailure]:
             expect.get("failure"), expect.get("metric"),
             *(float(expect[k]) if k in expect else None for k in ("min", "max"))))
     return out
+
+
+def check_implied_bounds(tolerances: Tolerances, cases) -> None:
+    """Refuse bounds that can never be the one that fails: a bound at or past what another
+    bound of the same case already implies is dead (it fails only when that one fails too).
+
+    Raises ConfigError listing each dead bound once per default/override combination, with
+    both values and where each came from. A bound set to inf is off on purpose and not checked.
+
+    cases: one dict per case the run judges: the keys overrides match on
+    (Case.tolerance_case(profile)), plus
+      "classes": the number of classes when the case's outputs are class probabilities
+                 (spec.task.output == "probabilities"; absent or None otherwise), and
+      "attacks": for a case without an attack, the attacks run on it
+                 (convcheck.attacks.attacks_for(spec)), for robustness_indicator.
+
+    What is implied (outputs as in convcheck.metrics.output_errors):
+      - abs_mean <= abs_max and abs_p99 <= abs_max on any outputs: abs_mean or abs_p99 set at
+        or above abs_max is dead (equal too: abs_p99 > b means abs_max > b).
+      - probabilities of k classes: sum |p - q| <= 2 per sample, so abs_mean <= 2/k; and
+        |p - q| <= 1, so abs_max >= 1 is dead (holds while the conversion outputs a
+        distribution; one that does not is caught by abs_max or by the sum going astray).
+      - robustness_indicator: |R| = |mean over attacks of the success-rate changes| <= the mean
+        of their |changes|, each bounded by that attack's success_rate_delta, so a bound at or
+        above that mean is dead (with the deltas at 0, any finite bound): R then is recorded
+        for Table VII, not judged (inf, the shipped default).
+    """
+    match_keys = tuple(MATCH_KEYS)
+    found: dict = {}
+
+    def origin(key, case):
+        o = next((o for o in reversed(tolerances.overrides)
+                  if key in o.values and o.applies(case)), None)
+        return "[default]" if o is None else f"[[override]] {o.match}"
+
+    def dead(case, key, value, why, *, other=None, other_value=None, other_case=None):
+        where = (origin(key, case), other and origin(other, other_case or case))
+        text = (f"{key} = {value:g} ({where[0]})" + (f" >= {other} = {other_value:g} "
+                f"({where[1]})" if other else "") + f": {why}")
+        label = ", ".join(f"{k}={case[k]}" for k in match_keys if case.get(k) is not None)
+        found.setdefault((key, other, where, text), []).append(label)
+
+    for raw in cases:
+        case = {k: raw.get(k) for k in match_keys}
+        get = lambda key, c=case: tolerances.get(key, **c)  # noqa: E731
+        top = get("abs_max")
+        for key in ("abs_mean", "abs_p99"):
+            v = get(key)
+            if v != math.inf and top != math.inf and v >= top:
+                dead(case, key, v, f"{key} <= abs_max always, so {key} fails only when abs_max "
+                     f"does; set it below abs_max, or to inf to leave it unjudged",
+                     other="abs_max", other_value=top)
+        k = raw.get("classes")
+        if k:
+            v = get("abs_mean")
+            if v != math.inf and v >= 2 / k:
+                dead(case, "abs_mean", v, f"on probabilities of {k} classes the mean |p - q| "
+                     f"is at most 2/{k} = {2 / k:.3g}; set it below that, or to inf")
+            if top != math.inf and top >= 1:
+                dead(case, "abs_max", top, "probabilities differ by at most 1")
+        attacks = raw.get("attacks")
+        if case.get("attack") is None and attacks:
+            r = get("robustness_indicator")
+            per = [tolerances.get("success_rate_delta", **(case | {"attack": a}))
+                   for a in attacks]
+            mean = sum(per) / len(per)
+            if r != math.inf and r >= mean:
+                worst = max(attacks, key=lambda a: tolerances.get(
+                    "success_rate_delta", **(case | {"attack": a})))
+                dead(case, "robustness_indicator", r,
+                     f"|R| <= the mean success_rate_delta over {', '.join(attacks)} "
+                     f"({mean:g}), so R fails only when some success_rate_delta does; set it "
+                     f"below {mean:g} to judge a drift every attack allows, or to inf to record "
+                     f"R unjudged",
+                     other="success_rate_delta", other_value=max(per),
+                     other_case=case | {"attack": worst})
+    if found:
+        lines = [f"{text}; for {labels[0]}" + (f" and {len(labels) - 1} more case(s)"
+                                               if len(labels) > 1 else "")
+                 for (_, _, _, text), labels in found.items()]
+        raise ConfigError(f"{tolerances.path}: dead tolerance bound(s), implied by others:\n  "
+                          + "\n  ".join(lines))

@@ -110,6 +110,128 @@ def overflow_before_softmax(src, dst, scale: float = 1e38) -> Path:
     return _save(model, dst)
 
 
+def _after_output(model: onnx.ModelProto, tag: str) -> tuple[onnx.GraphProto, str, str, int]:
+    """Make room for nodes after the graph's output: (graph, the renamed raw output, the output
+    name the new nodes must write, number of classes)."""
+    g, out = model.graph, model.graph.output[0]
+    raw = f"{out.name}__before_{tag}"
+    _rename_uses(g, out.name, raw, outputs=True)
+    return g, raw, out.name, out.type.tensor_type.shape.dim[1].dim_value
+
+
+def _const(g: onnx.GraphProto, name: str, value, dtype=np.float32) -> str:
+    g.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+    return name
+
+
+def _in_band(g: onnx.GraphProto, x: str, lo: float, hi: float, tag: str) -> str:
+    """A bool tensor: lo <= x < hi (elementwise), from Less and Not (any opset this suite uses)."""
+    lo_c = _const(g, f"{tag}_lo", lo)
+    hi_c = _const(g, f"{tag}_hi", hi)
+    g.node.extend([
+        helper.make_node("Less", [x, lo_c], [f"{tag}_below"]),
+        helper.make_node("Not", [f"{tag}_below"], [f"{tag}_from_lo"]),
+        helper.make_node("Less", [x, hi_c], [f"{tag}_below_hi"]),
+        helper.make_node("And", [f"{tag}_from_lo", f"{tag}_below_hi"], [f"{tag}_gate"]),
+    ])
+    return f"{tag}_gate"
+
+
+def perturb_output_band(src, dst, lo: float, hi: float, add: float = 0.0,
+                        mul: float = 1.0) -> Path:
+    """A calibrated output error: every output value y with lo <= y < hi becomes y * mul + add;
+    every other value is left exactly as it was (a Where after the output).
+
+    An exact-size fault: with the band chosen from the good conversion's outputs
+    (`value_band`), it puts a known absolute (add) or relative (mul - 1) error on a known share
+    of the output elements, so that one chosen metric lands at a chosen multiple of its
+    tolerance while the others stay within theirs."""
+    model = onnx.load(str(src))
+    g, raw, out, _ = _after_output(model, "band_fault")
+    gate = _in_band(g, raw, lo, hi, "band_fault")
+    g.node.extend([
+        helper.make_node("Mul", [raw, _const(g, "band_fault_mul", mul)], ["band_fault_scaled"]),
+        helper.make_node("Add", ["band_fault_scaled", _const(g, "band_fault_add", add)],
+                         ["band_fault_new"]),
+        helper.make_node("Where", [gate, "band_fault_new", raw], [out], name="fault_band"),
+    ])
+    return _save(model, dst)
+
+
+def flip_top_two_in_margin_band(src, dst, lo: float, hi: float, overshoot: float = 1.5) -> Path:
+    """A tie-breaking bug: samples whose margin (top probability - runner-up) lies in
+    [lo, hi) get their top two classes swapped (the top loses `overshoot` x the margin, the
+    runner-up gains it), so their label changes; every other sample is left exactly as it was.
+    With a band holding one test sample (`value_band` on convcheck.metrics.margins), exactly
+    one label flips."""
+    model = onnx.load(str(src))
+    g, raw, out, k = _after_output(model, "label_flip")
+    t = "label_flip"
+    g.node.append(helper.make_node("TopK", [raw, _const(g, f"{t}_k", [2], np.int64)],
+                                   [f"{t}_v", f"{t}_i"], axis=1))
+    for r in (0, 1):  # (N, 1) value and class index of the top (0) and the runner-up (1)
+        idx = _const(g, f"{t}_rank{r}", [r], np.int64)
+        g.node.extend([helper.make_node("Gather", [f"{t}_v", idx], [f"{t}_v{r}"], axis=1),
+                       helper.make_node("Gather", [f"{t}_i", idx], [f"{t}_i{r}"], axis=1)])
+    classes = _const(g, f"{t}_classes", np.arange(k).reshape(1, k), np.int64)
+    g.node.append(helper.make_node("Sub", [f"{t}_v0", f"{t}_v1"], [f"{t}_margin"]))
+    gate = _in_band(g, f"{t}_margin", lo, hi, t)
+    for r in (0, 1):
+        g.node.extend([helper.make_node("Equal", [classes, f"{t}_i{r}"], [f"{t}_is{r}_b"]),
+                       helper.make_node("Cast", [f"{t}_is{r}_b"], [f"{t}_is{r}"],
+                                        to=TensorProto.FLOAT)])
+    g.node.extend([
+        helper.make_node("Sub", [f"{t}_is1", f"{t}_is0"], [f"{t}_dir"]),
+        helper.make_node("Mul", [f"{t}_margin", _const(g, f"{t}_overshoot", overshoot)],
+                         [f"{t}_step"]),
+        helper.make_node("Mul", [f"{t}_dir", f"{t}_step"], [f"{t}_shift"]),
+        helper.make_node("Add", [raw, f"{t}_shift"], [f"{t}_new"]),
+        helper.make_node("Where", [gate, f"{t}_new", raw], [out], name="fault_label_flip"),
+    ])
+    return _save(model, dst)
+
+
+def _edge(below: float, above: float) -> float:
+    """A float32 edge e with below < e <= above, halfway when float32 can say so (the graph
+    compares float32 values, so a float64 midpoint could round onto either side)."""
+    mid = np.float32((np.float64(below) + np.float64(above)) / 2)
+    return float(mid if np.float32(below) < mid <= np.float32(above) else np.float32(above))
+
+
+def value_band(values: np.ndarray, lo: float = -np.inf, hi: float = np.inf,
+               at_most: int | None = None, end: str = "top") -> tuple[float, float, int]:
+    """(lo', hi', count): a band inside [lo, hi) holding the float32 `values` nearest `end`
+    ("top" or "bottom"), at most `at_most` of them; a new edge lies between the last value kept
+    and the next one left out (ties stay together). Raises ValueError if the band holds none."""
+    v = np.sort(np.asarray(values, dtype=np.float32).ravel())
+    v = v[(v >= np.float32(lo)) & (v < np.float32(hi))]
+    if at_most is not None and len(v) > at_most:
+        if end == "top":
+            k = len(v) - at_most
+            while k < len(v) and v[k] == v[k - 1]:
+                k += 1
+            lo, v = (_edge(v[k - 1], v[k]), v[k:]) if k < len(v) else (hi, v[:0])
+        else:
+            k = at_most
+            while k > 0 and v[k] == v[k - 1]:
+                k -= 1
+            hi, v = (_edge(v[k - 1], v[k]), v[:k]) if k > 0 else (lo, v[:0])
+    if not len(v):
+        raise ValueError(f"no value in [{lo:g}, {hi:g}) to perturb")
+    return float(lo), float(hi), len(v)
+
+
+def band_around(values: np.ndarray, index: int) -> tuple[float, float]:
+    """(lo, hi): a band holding values[index] and every value equal to it, and no other of
+    `values` (edges halfway to its neighbours, as in value_band)."""
+    v = np.asarray(values, dtype=np.float32).ravel()
+    x = v[index]
+    below, above = v[v < x], v[v > x]
+    lo = _edge(below.max(), x) if len(below) else -np.inf
+    hi = _edge(x, above.min()) if len(above) else np.inf  # x < hi <= the next value
+    return float(lo), float(hi)
+
+
 def _image_layout(dims: list) -> str:
     """"NCHW" or "NHWC" from a square image input's shape (batch, ...)."""
     if len(dims) == 4 and dims[2] == dims[3] and dims[1] != dims[2]:
@@ -150,6 +272,11 @@ def worst(key: str, fmt: str):
 # The figures the equivalence battery reports beside its verdicts.
 EQUIVALENCE_FIGURES = {
     "abs_max": worst("abs_max", ".3g"),
+    "abs_mean": worst("abs_mean", ".3g"),
+    "abs_p99": worst("abs_p99", ".3g"),
+    "rel_max": worst("rel_max", ".3g"),
+    "rel_mean": worst("rel_mean", ".3g"),
+    "ptol_fraction": worst("ptol_fraction", ".3g"),
     "label disagreement": lambda ms: (
         f"{m['label_disagreement']:.4f} ({m['n_disagree']}/{m['n_samples']})"
         if "label_disagreement" in (m := _merged(ms)) else "-"),

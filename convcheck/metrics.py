@@ -84,25 +84,43 @@ def margins(probs: np.ndarray) -> np.ndarray:
 class SuccessRates:
     original: float
     converted: float
-    n: int  # adversarial examples compared
+    n: int  # adversarial examples compared: their seed the original classifies correctly
     n_boundary: int  # left out: on the original's decision boundary (margin below the bound)
+
+
+def _seeds_of_the_original(labels: np.ndarray, ref_clean: np.ndarray) -> np.ndarray:
+    return np.argmax(ref_clean, axis=1) == labels
 
 
 def success_rates(labels: np.ndarray, ref_clean: np.ndarray, ref_adv: np.ndarray,
                   got_clean: np.ndarray, got_adv: np.ndarray, margin: float = 0.0) -> SuccessRates:
-    """Attack success rate on the original and on the converted model, over the adversarial
-    examples whose seed both classify correctly (the study's sample), leaving out those the
-    original labels by less than `margin`: two models that agree to within round-off may label
-    those either way."""
-    both = (np.argmax(ref_clean, axis=1) == labels) & (np.argmax(got_clean, axis=1) == labels)
+    """Attack success rate on the original and on the converted model, over the same sample for
+    both: the adversarial examples whose seed the original classifies correctly (the study's
+    sample), leaving out those the original labels by less than `margin`: two models that agree
+    to within round-off may label those either way.
+
+    The sample does not depend on the model under test: a conversion that misclassifies a clean
+    seed the original gets right is not let off that seed (its clean errors are counted apart,
+    by clean_errors). `got_clean` is not used here; it is kept so both take the same arrays."""
+    del got_clean
+    seeds = _seeds_of_the_original(labels, ref_clean)
     decided = margins(ref_adv) >= margin
-    use = both & decided
-    n_boundary = int((both & ~decided).sum())
+    use = seeds & decided
+    n_boundary = int((seeds & ~decided).sum())
     if not use.any():
         return SuccessRates(float("nan"), float("nan"), 0, n_boundary)
     return SuccessRates(attack_success_rate(ref_adv[use], labels[use]),
                         attack_success_rate(got_adv[use], labels[use]), int(use.sum()),
                         n_boundary)
+
+
+def clean_errors(labels: np.ndarray, ref_clean: np.ndarray, got_clean: np.ndarray,
+                 margin: float = 0.0) -> tuple[np.ndarray, int]:
+    """(indices, n): the seeds the original classifies correctly, by at least `margin`, that the
+    conversion misclassifies (clean, before any attack), and how many seeds were compared."""
+    compared = _seeds_of_the_original(labels, ref_clean) & (margins(ref_clean) >= margin)
+    wrong = compared & (np.argmax(got_clean, axis=1) != labels)
+    return np.flatnonzero(wrong), int(compared.sum())
 
 
 def robustness_indicator(rates: dict[str, tuple[float, float]]) -> float:

@@ -265,7 +265,10 @@ def _robustness_tables(records: list[dict]) -> list[str]:
 
 
 def _status(rs: list[dict]) -> str:
-    failed = sum(not r["passed"] for r in rs)
+    judged = [r for r in rs if "passed" in r]
+    if rs and not judged:
+        return "recorded (not judged)"
+    failed = sum(not r["passed"] for r in judged)
     return "pass" if not failed else f"FAIL ({failed})"
 
 

@@ -177,6 +177,22 @@ def test_override_whose_profile_names_nothing(tmp_path):
             f"standard, paper") in out
 
 
+@pytest.mark.parametrize("body, message", [
+    ('[default]\nabs_p99 = 1e-5\n',
+     "abs_p99 = 1e-05 ([default]) >= abs_max = 1e-05 ([default]): abs_p99 <= abs_max always"),
+    ('[[override]]\nmodel = "digits-mlp"\nabs_max = 1e-3\nabs_mean = 0.3\nreason = "r"\n',
+     "abs_mean = 0.3 ([[override]] {'model': 'digits-mlp'}): on probabilities of 10 classes the "
+     "mean |p - q| is at most 2/10 = 0.2"),
+], ids=["abs_p99-at-abs_max", "abs_mean-past-2/k"])
+def test_bound_implied_by_another(tmp_path, body, message):
+    """A bound that can fail only when another does is dead: refused, with both values."""
+    proj = project(tmp_path, 'tolerances = "tol.toml"', **{"tol.toml": body})
+    out = refused(cwd=proj)
+    assert "tol.toml: dead tolerance bound(s), implied by others:" in out, out
+    assert message in out, out
+    assert "for model=digits-mlp, framework=pytorch" in out, out
+
+
 def test_timeout_that_cannot_be_met(tmp_path):
     proj = project(tmp_path, 'targets = "targets.toml"',
                    **{"targets.toml": '[onnx]\ntimeout_s = 0\n'})

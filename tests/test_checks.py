@@ -21,7 +21,7 @@ DEFAULTS = {
     "rel_max": 1e-2, "rel_mean": 1e-4, "rel_floor": 1e-6, "ptol_atol": 1e-6, "ptol_rtol": 1e-4,
     "ptol_budget": 0.0, "label_disagreement": 0.0, "accuracy_delta": 0.0,
     "attack_success_floor": 0.05, "success_rate_delta": 0.0, "adversarial_disagreement": 0.0,
-    "robustness_indicator": 0.0, "decision_margin": 2e-5,
+    "robustness_indicator": math.inf, "decision_margin": 2e-5,
 }
 
 
@@ -303,14 +303,48 @@ LABELS = np.array([0, 1, 2, 0, 1])
 CLEAN = onehot(LABELS)  # both models classify every seed correctly
 
 
-def test_success_rates_count_seeds_both_models_classify_correctly():
+def test_success_rates_count_the_seeds_of_the_original():
     ref_adv = onehot([1, 1, 2, 1, 1])  # fooled on samples 0 and 3: 2 of 5
-    got_clean = onehot([0, 1, 2, 0, 0])  # the conversion gets seed 4 wrong: left out
-    got_adv = onehot([1, 1, 0, 0, 1])  # fooled on 0 and 2 of the other four
+    got_clean = onehot([0, 1, 2, 0, 0])  # the conversion gets seed 4 wrong: still counted
+    got_adv = onehot([1, 1, 0, 0, 0])  # fooled on 0, 2 and 4
     r = metrics.success_rates(LABELS, CLEAN, ref_adv, got_clean, got_adv)
-    assert r == metrics.SuccessRates(0.5, 0.5, 4, 0)
-    assert math.isnan(metrics.success_rates(LABELS, CLEAN, ref_adv, onehot([1, 0, 0, 1, 0]),
-                                            got_adv).original)
+    assert r == metrics.SuccessRates(0.4, 0.6, 5, 0)  # the same 5 seeds for both models
+    wrong, n = metrics.clean_errors(LABELS, CLEAN, got_clean)
+    assert wrong.tolist() == [4] and n == 5
+    # the sample is the original's: what the conversion does on clean seeds does not change it
+    assert metrics.success_rates(LABELS, CLEAN, ref_adv, onehot([1, 0, 0, 1, 0]),
+                                 got_adv) == r
+    ref_clean = onehot([1, 0, 0, 1, 0])  # the original gets every seed wrong: nothing to count
+    assert math.isnan(metrics.success_rates(LABELS, ref_clean, ref_adv, CLEAN, got_adv).original)
+    assert metrics.clean_errors(LABELS, ref_clean, CLEAN)[1] == 0
+
+
+def test_a_class_swap_changes_the_success_rate_over_the_original_seeds():
+    """Ten classes, 0 and 1 swapped by the conversion. Counted over the seeds both models
+    classify correctly (as before), the swap's seeds (labels 0, 1) drop out and a wrong label
+    stays wrong, so the delta was 0; over the original's seeds an attack that failed on a seed
+    of class 0 succeeds on the conversion (it answers 1), and the clean errors are counted."""
+    labels = np.array([0, 1, 2, 3, 0, 5])
+    clean = onehot(labels, 10)
+    ref_adv = onehot([0, 7, 4, 3, 8, 9], 10)  # fooled on seeds 1, 2, 4, 5: 4 of 6
+    swap = np.arange(10)
+    swap[[0, 1]] = [1, 0]
+    got_clean, got_adv = clean[:, swap], ref_adv[:, swap]
+    both = np.argmax(got_clean, axis=1) == labels  # the old sample: seeds 2, 3, 5
+    assert (metrics.attack_success_rate(ref_adv[both], labels[both])
+            == metrics.attack_success_rate(got_adv[both], labels[both]))  # delta 0: not caught
+    r = metrics.success_rates(labels, clean, ref_adv, got_clean, got_adv)
+    assert (r.original, r.converted, r.n) == (pytest.approx(4 / 6), pytest.approx(5 / 6), 6)
+    v = checks.success_rate_preserved("m-fgsm", labels, clean, ref_adv, got_clean, got_adv,
+                                      fake_tol())
+    assert v.measured["success_rate_delta"] == pytest.approx(1 / 6)
+    assert v.measured["clean_errors"] == 3 and v.measured["n_clean"] == 6
+    assert v.failures == [
+        "m-fgsm: clean_disagreement = 0.5 > 0 (default), 3 of 6 seeds the original classifies "
+        "correctly are misclassified by the conversion before any attack, first [0, 1, 4]",
+        "m-fgsm: success_rate_delta = 0.1667 > 0 (default), original 0.6667 (4 of 6), converted "
+        "0.8333 (5 of 6; seeds the original classifies correctly)"]
+    assert v.failed_metrics() == {"clean_disagreement", "success_rate_delta"}
 
 
 def test_examples_on_the_boundary_are_left_out_of_label_comparisons():
@@ -348,7 +382,8 @@ def test_success_rate_preserved_words_the_change():
                                       fake_tol())
     assert not v.passed and v.measured["success_rate_delta"] == pytest.approx(0.2)
     assert v.failures == ["m-onnx-fgsm: success_rate_delta = 0.2 > 0 (default), original 0.2000 "
-                          "(1 of 5), converted 0.4000 (2 of 5; seeds both classify correctly)"]
+                          "(1 of 5), converted 0.4000 (2 of 5; seeds the original classifies "
+                          "correctly)"]
     assert checks.success_rate_preserved("m", LABELS, CLEAN, ref_adv, CLEAN, ref_adv,
                                          fake_tol()).passed
 
@@ -356,10 +391,16 @@ def test_success_rate_preserved_words_the_change():
 def test_robustness_indicator_check():
     rates = {"fgsm": metrics.SuccessRates(0.25, 0.5, 4, 0),
              "boundary": metrics.SuccessRates(1.0, 1.0, 4, 0)}
-    v = checks.robustness_indicator("m-onnx", rates, fake_tol())
-    assert v.failures == ["m-onnx: robustness_indicator = 0.125 > 0 (default), R = +0.1250 over "
+    # R judged on its own (success_rate_delta loosened to, say, 0.3 lets each attack's change,
+    # 0.25 and 0, pass): their mean, 0.125, is past R's bound
+    v = checks.robustness_indicator("m-onnx", rates, fake_tol(robustness_indicator=0.1))
+    assert v.failures == ["m-onnx: robustness_indicator = 0.125 > 0.1 (override {'model': 'm'}: "
+                          "test says robustness_indicator), R = +0.1250 over "
                           "boundary 1.0000 -> 1.0000, fgsm 0.2500 -> 0.5000"]
     assert checks.robustness_indicator("m-onnx", rates, fake_tol(robustness_indicator=0.2)).passed
+    # off by default (inf): recorded, not judged
+    off = checks.robustness_indicator("m-onnx", rates, fake_tol())
+    assert off.tolerances["robustness_indicator"] == math.inf
     assert v.measured["success_rate_fgsm_converted"] == 0.5
 
 
@@ -384,11 +425,11 @@ def test_a_comparison_over_no_example_fails():
     v = checks.adversarial_agreement("m", on_boundary, on_boundary, fake_tol())
     assert v.failures == ["m: adversarial_disagreement = nan: no adversarial example to compare, "
                           "0 of 5 left (all within decision_margin 2e-05 of the boundary)"]
-    got_clean = onehot([1, 1, 2, 1, 1])  # the conversion gets seeds 0 and 3 wrong
+    ref_clean = onehot([1, 1, 2, 1, 1])  # the original gets seeds 0 and 3 wrong
     on_boundary[[0, 3]] = onehot([1, 1])  # the rest are ties
-    v = checks.success_rate_preserved("m", LABELS, CLEAN, on_boundary, got_clean, on_boundary,
-                                      fake_tol())
+    v = checks.success_rate_preserved("m", LABELS, ref_clean, on_boundary, ref_clean,
+                                      on_boundary, fake_tol())
     assert v.failures == ["m: success_rate_delta = nan: no adversarial example to compare, 0 of "
                           "5 left (3 within decision_margin 2e-05 of the boundary, 2 whose clean "
-                          "seed the conversion misclassifies)"]
+                          "seed the original misclassifies)"]
     assert v.failed_metrics() == {"success_rate_delta"}

@@ -7,6 +7,7 @@ text length) is checked at start-up, against the selected models (convcheck.plug
 """
 from __future__ import annotations
 
+import math
 import re
 import textwrap
 from pathlib import Path
@@ -397,6 +398,61 @@ def test_tolerance_files_merge_defaults_then_overrides_in_order(tmp_path):
     # A mistake in either file names that file.
     bad = write(tmp_path, "[default]\nabs_maxx = 1\n", "bad2.toml")
     assert str(bad) in raises(load_tolerances, [base, bad], match="unknown key default.abs_maxx")
+
+
+def test_shipped_tolerances_hold_no_bound_implied_by_another():
+    """The packaged and the zoo's tolerances pass the start-up check on every case they judge
+    (the plugin's own case list), under every profile."""
+    from convcheck.plugin.options import _bound_cases
+    targets = load_targets()
+    tol = load_tolerances(targets=tuple(targets), models=tuple(ZOO), datasets=ZOO_DATASETS)
+    for profile in ("smoke", "standard", "paper"):
+        cases = _bound_cases(profile, targets)
+        assert {c["target"] for c in cases} >= set(targets) | {None}
+        config.check_implied_bounds(tol, cases)
+
+
+BOUND_CASE = {"model": "lenet5", "framework": "pytorch", "dataset": "mnist", "target": "onnx",
+              "profile": "smoke", "attack": None, "classes": 10, "attacks": ("fgsm", "boundary")}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"abs_mean": 1e-5}, r"abs_mean = 1e-05 \(\[default\]\) >= abs_max = 1e-05"),
+    ({"abs_p99": 2e-5}, r"abs_p99 = 2e-05 \(\[default\]\) >= abs_max = 1e-05"),
+    ({"abs_max": 1.0, "abs_mean": 0.25, "abs_p99": 0.5},
+     r"abs_mean = 0.25 .*at most 2/10 = 0.2(.|\n)*abs_max = 1 .*differ by at most 1"),
+    ({"robustness_indicator": 0.0},
+     r"robustness_indicator = 0 \(\[default\]\) >= success_rate_delta = 0 .*mean "
+     r"success_rate_delta over fgsm, boundary \(0\)"),
+    ({"success_rate_delta": 0.1, "robustness_indicator": 0.1}, r"robustness_indicator = 0.1"),
+])
+def test_a_bound_implied_by_another_is_refused(values, message):
+    tol = config.Tolerances(dict(DEFAULT_BOUNDS, **values), [], Path("t.toml"))
+    with pytest.raises(ConfigError, match=message) as e:
+        config.check_implied_bounds(tol, [BOUND_CASE])
+    assert "for model=lenet5, framework=pytorch, dataset=mnist, target=onnx" in str(e.value)
+
+
+def test_bounds_that_can_fail_on_their_own_are_accepted():
+    ok = [{}, {"abs_mean": math.inf, "abs_p99": math.inf},  # inf: unjudged on purpose
+          {"success_rate_delta": 0.1, "robustness_indicator": 0.05},  # below the mean: judged
+          {"abs_max": 0.5, "abs_mean": 0.19, "abs_p99": 0.4}]
+    for values in ok:
+        tol = config.Tolerances(dict(DEFAULT_BOUNDS, **values), [], Path("t.toml"))
+        config.check_implied_bounds(tol, [BOUND_CASE])
+    # an override loosening the deltas for one attack only: the mean is what bounds R
+    tol = config.Tolerances(dict(DEFAULT_BOUNDS, robustness_indicator=0.05),
+                            [config.Override({"attack": "fgsm"}, {"success_rate_delta": 0.2},
+                                             "r")], Path("t.toml"))
+    config.check_implied_bounds(tol, [BOUND_CASE])  # mean 0.1 > 0.05
+    tol.defaults["robustness_indicator"] = 0.1
+    with pytest.raises(ConfigError, match=r"success_rate_delta = 0.2 \(\[\[override\]\] "
+                                          r"\{'attack': 'fgsm'\}\)"):
+        config.check_implied_bounds(tol, [BOUND_CASE])
+
+
+DEFAULT_BOUNDS = {"abs_max": 1e-5, "abs_mean": 1e-6, "abs_p99": 1e-6, "success_rate_delta": 0.0,
+                  "robustness_indicator": math.inf}
 
 
 def test_packaged_tolerances_set_every_default():

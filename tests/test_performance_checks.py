@@ -28,7 +28,9 @@ def test_model_size_fails_with_its_numbers():
 
 def test_timing_summarises_the_rounds():
     v = checks.timing("m-pytorch-s0", "inference batch", [0.003, 0.001, 0.002], samples=32)
-    assert v.check == "time_inference_batch" and v.passed
+    # a measurement, not a check: it has no verdict to pass
+    assert isinstance(v, checks.Measurement) and v.check == "time_inference_batch"
+    assert not hasattr(v, "passed") and not hasattr(v, "failures")
     assert v.measured["median_s"] == 0.002 and v.measured["min_s"] == 0.001
     assert v.measured["stddev_s"] == pytest.approx(0.001)
     assert v.measured["rounds"] == 3 and v.measured["samples"] == 32

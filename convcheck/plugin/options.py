@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from convcheck import cases, frameworks, project
-from convcheck.config import (ConfigError, load_expected_failures, load_profiles, load_targets,
-                              load_tolerances, select_targets)
+from convcheck.attacks import attacks_for
+from convcheck.config import (ConfigError, check_implied_bounds, load_expected_failures,
+                              load_profiles, load_targets, load_tolerances, select_targets)
 from convcheck.plugin import OPTIONS, option_source
 from convcheck.registry import MODELS
 from convcheck.spec import SpecError
@@ -107,6 +108,10 @@ def pytest_configure(config):
                 load_tolerances, proj.files("tolerances", tol), tuple(all_targets),
                 MODELS.names(), tuple({MODELS.get(m).dataset for m in MODELS}),
                 tuple(profiles) if profiles else None)
+        tolerances = getattr(config, "convcheck_tolerances", None)
+        if tolerances is not None and getattr(config, "convcheck_profile", None):
+            problems.check(check_implied_bounds, tolerances,
+                           _bound_cases(config.convcheck_profile.name, all_targets))
     config.convcheck_expected_failures = problems.check(load_expected_failures)
     if getattr(config, "convcheck_profile", None) and config.convcheck_models:
         problems.check(_check_profile, config.convcheck_profile, config.convcheck_models)
@@ -117,6 +122,23 @@ def pytest_configure(config):
     config.convcheck_reports_dir = paths["reports-dir"]
     for marker, text in {**MARKERS, **_model_markers(config.convcheck_models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
+
+
+def _bound_cases(profile: str, targets: dict) -> list[dict]:
+    """Every case the declared models and targets make under `profile`, as check_implied_bounds
+    takes them: a tolerances file is checked whole, not only for this run's selection."""
+    out = []
+    for m in MODELS:
+        spec = MODELS.get(m)
+        classes = (spec.num_classes if spec.task.classification
+                   and spec.task.output == "probabilities" else None)
+        for fw in spec.frameworks:
+            for t in (None, *(t for t in targets.values() if cases.applies(spec, fw, t))):
+                case = {"model": m, "framework": fw, "dataset": spec.dataset,
+                        "target": t and t.name, "profile": profile, "classes": classes}
+                out.append(case | {"attack": None, "attacks": attacks_for(spec)})
+                out += [case | {"attack": a} for a in attacks_for(spec)]
+    return out
 
 
 def _check_variables(config, problems: Problems) -> None:

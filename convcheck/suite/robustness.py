@@ -2,10 +2,14 @@
 
 Each attack makes its adversarial set once per original model (convcheck.attacks, cached on
 disk), on test samples the original classifies correctly; every conversion of that model is
-run on the same examples. Success rates count the examples whose seed both models classify
-correctly; output errors count every example; label comparisons leave out examples within
-`decision_margin` of the original's decision boundary (tolerances.toml says why).
+run on the same examples. Success rates count the examples whose seed the original classifies
+correctly (the same sample for both models; the conversion's errors on those clean seeds are
+counted apart, as clean_disagreement); output errors count every example; label comparisons
+leave out examples within `decision_margin` of the original's decision boundary
+(tolerances.toml says why).
 """
+import math
+
 import pytest
 
 from convcheck import checks
@@ -54,10 +58,19 @@ def test_adversarial_output_equivalence(attacked, bench, adversarial, tol, expec
 
 
 @pytest.mark.robustness
-def test_robustness_indicator(robust_converted, bench, adversarial, tol, expect):
-    """R(m, c) over every attack on the model (Table VII)."""
+def test_robustness_indicator(robust_converted, bench, adversarial, tol, expect, note):
+    """R(m, c) over every attack on the model (Table VII). |R| is at most the mean of the
+    attacks' success_rate_delta bounds, so a bound on R is off (inf) unless set below that
+    mean (tolerances.toml); while off, R is recorded for Table VII and the test says so."""
     converted, rates = robust_converted, {}
     for attack in attacks_for(converted.original.spec):
         attacked = Attacked(converted, attack)
         rates[attack] = checks.adversarial_rates(*_outputs(bench, adversarial, attacked), tol(attacked))
-    expect(checks.robustness_indicator(converted.id, rates, tol(converted)), converted)
+    verdict = checks.robustness_indicator(converted.id, rates, tol(converted))
+    bound = verdict.tolerances["robustness_indicator"]
+    if math.isinf(bound):
+        note(checks.Measurement(verdict.case_id, verdict.check, verdict.measured), converted)
+        pytest.skip(f"{converted.id}: R = {verdict.measured['robustness_indicator']:+.4f} "
+                    f"recorded, not judged: robustness_indicator = inf (each attack's "
+                    f"success_rate_delta bounds it; set it below their mean to judge R)")
+    expect(verdict, converted)
