@@ -88,13 +88,26 @@ def outputs_finite(case_id: str, got: np.ndarray) -> Verdict:
     return v
 
 
-def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup) -> Verdict:
-    """The share of samples the converted model labels differently from the original."""
-    share, idx = metrics.label_disagreement(ref, got)
-    v = Verdict(case_id, "label_disagreement",
-                {"label_disagreement": share, "n_disagree": len(idx), "n_samples": len(ref)})
+def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
+                    near_boundary: bool = False) -> Verdict:
+    """The share of samples the converted model labels differently from the original.
+
+    near_boundary: leave out samples the original labels by a margin below `decision_margin`
+    (for inputs drawn anywhere in the domain, where near-uniform outputs are common and two
+    models within abs_max of each other may label them either way). Every sample is still held
+    to the output bounds; a batch with none left compares no label and says so in n_boundary."""
+    keep = np.arange(len(ref))
+    if near_boundary:
+        keep = np.flatnonzero(metrics.margins(ref) >= tol("decision_margin")[0])
+    share, idx = metrics.label_disagreement(ref[keep], got[keep]) if len(keep) else (0.0, keep)
+    idx = keep[idx]
+    measured = {"label_disagreement": share, "n_disagree": len(idx), "n_samples": len(keep)}
+    if near_boundary:
+        measured["n_boundary"] = len(ref) - len(keep)
+    v = Verdict(case_id, "label_disagreement", measured)
     v.limit("label_disagreement", share, tol,
-            where=f"{len(idx)} of {len(ref)} samples, first {idx[:5].tolist()}")
+            where=f"{len(idx)} of {len(keep)} samples, first {idx[:5].tolist()}"
+                  f"{_boundary_note(len(ref) - len(keep), len(ref), tol)}")
     return v
 
 

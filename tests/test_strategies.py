@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, find, given, settings, strategies as st
 
-from convcheck import properties, strategies
+from convcheck import checks, properties, strategies
 from convcheck.config import ConfigError, load_profiles
 from convcheck.strategies import IMAGE_KINDS, TOKEN_KINDS, Image, Tokens
 from minimal_profile import minimal_profile
@@ -131,7 +131,7 @@ class Softmax:
 def _tol(key):
     return {"abs_max": 1e-5, "abs_mean": 1e-6, "abs_p99": 1e-6, "rel_max": 1e-2,
             "rel_mean": 1e-4, "rel_floor": 1e-6, "ptol_atol": 1e-6, "ptol_rtol": 1e-4,
-            "ptol_budget": 0.0, "label_disagreement": 0.0}[key], "test"
+            "ptol_budget": 0.0, "label_disagreement": 0.0, "decision_margin": 2e-5}[key], "test"
 
 
 SETTINGS = settings(max_examples=50, derandomize=True, database=None, deadline=None)
@@ -148,6 +148,47 @@ def test_run_property_passes_an_equivalent_pair_and_drops_a_stale_counterexample
     assert stats.worst["abs_max"] == 0.0
     assert properties.verdict("fake-s0", stats, None).passed
     assert not any(f.exists() for f in stale)
+
+
+def test_the_ci_profile_draws_the_same_batches_on_every_run(tmp_path):
+    """Same examples, so the same verdicts, on every rerun (and no database carried over)."""
+    from convcheck.plugin import hypothesis as plugin
+    plugin.register_profiles(tmp_path)
+
+    class Recording(Softmax):
+        def __init__(self):
+            super().__init__(784)
+            self.seen = []
+
+        def predict(self, x):
+            self.seen.append(x.tobytes())
+            return super().predict(x)
+
+    runs = []
+    for _ in range(2):
+        m = Recording()
+        properties.run_property(m, Softmax(784), LENET5, "pytorch", "fake-s0", _tol,
+                                max_batch=4, save_dir=tmp_path,
+                                settings=settings(settings.get_profile("ci"), max_examples=20))
+        runs.append(m.seen)
+    assert len(runs[0]) >= 20 and runs[0] == runs[1]
+
+
+def test_a_label_on_the_decision_boundary_is_not_judged_on_drawn_inputs():
+    """A near-uniform output (margin 1e-6 < decision_margin 2e-5) that a faithful conversion,
+    within abs_max, labels the other way: output equivalence judges it, the label is left out."""
+    ref = np.array([[0.3333340, 0.3333330, 0.333333], [0.9, 0.05, 0.05]], dtype=np.float32)
+    got = np.array([[0.3333330, 0.3333340, 0.333333], [0.9, 0.05, 0.05]], dtype=np.float32)
+    on_test_set = checks.label_agreement("m", ref, got, _tol)
+    assert on_test_set.failed_metrics() == {"label_disagreement"}
+    drawn = checks.label_agreement("m", ref, got, _tol, near_boundary=True)
+    assert drawn.passed and drawn.measured["n_boundary"] == 1
+    assert drawn.measured["n_samples"] == 1
+    # a label flipped with a clear margin still fails, with the boundary note
+    got[1] = [0.05, 0.9, 0.05]
+    drawn = checks.label_agreement("m", ref, got, _tol, near_boundary=True)
+    assert drawn.failures == ["m: label_disagreement = 1 > 0 (test), 1 of 1 samples, first [1]; "
+                              "1 of 2 within decision_margin 2e-05 of the boundary left out"]
 
 
 def test_aggregates_are_recorded_not_judged():
@@ -228,8 +269,9 @@ def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypa
 
     for name in plugin.PROFILES:
         settings.get_profile(name)  # raises if unknown
-    assert settings.get_profile("deterministic").derandomize
-    assert settings.get_profile("ci").print_blob and settings.get_profile("ci").database is None
+    ci = settings.get_profile("ci")  # the same examples on every rerun: the same verdicts
+    assert ci.derandomize and ci.print_blob and ci.database is None
+    assert not settings.get_profile("dev").derandomize
     assert all(settings.get_profile(n).deadline is None for n in plugin.PROFILES)
     monkeypatch.setenv("CI", "true")
     assert plugin.default_profile() == "ci"

@@ -9,8 +9,8 @@ tolerances as test_equivalence.py). A failure is shrunk to a minimal batch, save
 <reports>/counterexamples/<case>.npz with a reproducer <case>.py, and reported with the numbers.
 
 Examples per case and the largest batch come from the profile's `hypothesis` table in
-profiles.toml; Hypothesis' own settings profile (dev / ci / deterministic) from
---hypothesis-profile (fixtures/hypothesis.py). Trained and converted models are session-scoped:
+profiles.toml; Hypothesis' own settings profile (dev / ci) from
+--hypothesis-profile (convcheck/plugin/hypothesis.py). Trained and converted models are session-scoped:
 no example retrains or reconverts anything.
 """
 from __future__ import annotations
