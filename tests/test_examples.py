@@ -88,12 +88,13 @@ def test_pytorch_model_outside_the_zoo(tmp_path):
            "test_coreml_artifact_as_declared[digits-cnn-pytorch-coreml-mlprogram-fp32-s0]",
            *(f"{t}[{i}]" for i in ids for t in (
                "test_output_equivalence", "test_label_agreement", "test_accuracy_preserved",
-               "test_size", "test_equivalence_property", "test_robustness_indicator")),
+               "test_size", "test_equivalence_property", "test_speed_ratio")),
            *(f"{t}[{i}-{a}]" for i in ids for a in ("fgsm", "boundary") for t in (
                "test_success_rate_preserved", "test_adversarial_agreement")))
     skipped_because(run, "test_output_equivalence[digits-cnn-pytorch-coreml-mlprogram-fp32-s0]",
                     "needs macos")
-    skipped_because(run, "test_speed_ratio[digits-cnn-pytorch-onnx-s0]", "timing is disabled")
+    for i in ids:  # R is bounded by the per-attack deltas: recorded, said so, not passed
+        skipped_because(run, f"test_robustness_indicator[{i}]", "recorded, not judged")
     m = measured(run, "digits-cnn-pytorch-onnx-s0", "output_equivalence")
     assert 0 <= m["abs_max"] < 2e-5, m
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from convcheck import checks
+from convcheck import checks, timing
 from convcheck.report import summary
 
 
@@ -36,14 +36,59 @@ def test_timing_summarises_the_rounds():
     assert v.measured["rounds"] == 3 and v.measured["samples"] == 32
 
 
-def test_speed_ratio_fails_each_slow_measurement():
-    medians = {"inference batch": (0.001, 0.0015), "inference testset": (0.1, 0.35)}
-    v = checks.speed_ratio("m-keras-onnx-s0", medians, tol({"speed_ratio": 2.0}))
+def pairs(ratio: float, n: int = 20, noise=(), base: float = 0.001) -> timing.Pairs:
+    """n pairs, the converted side `ratio` x the original, some pairs scaled by `noise`."""
+    orig = [base] * n
+    conv = [base * ratio * (noise[i % len(noise)] if noise else 1) for i in range(n)]
+    return timing.Pairs(tuple(orig), tuple(conv), (0.5, 0.6))
+
+
+def test_speed_ratio_fails_only_when_the_interval_is_above_the_bound():
+    spread = (0.8, 0.9, 1.0, 1.1, 1.2)  # ratios 0.8-1.2 x the nominal one
+    v = checks.speed_ratio("m-keras-onnx-s0", {"inference batch": pairs(1.5, noise=spread),
+                                               "inference testset": pairs(2.6, noise=spread)},
+                           tol({"speed_ratio": 2.0}))
     assert v.measured["inference_batch_ratio"] == pytest.approx(1.5)
-    assert v.measured["inference_testset_ratio"] == pytest.approx(3.5)
-    assert v.failures == ["m-keras-onnx-s0: inference_testset_ratio = 3.5 > 2 (test), "
-                          "median original 100.000 ms, converted 350.000 ms"]
-    assert v.failed_metrics() == {"inference_testset_ratio"}
+    assert v.measured["inference_testset_ratio"] == pytest.approx(2.6)
+    assert v.measured["inference_testset_pairs"] == 20
+    assert v.failures == [
+        "m-keras-onnx-s0: inference_testset_ratio_low = 2.34 > 2 (test), the lower end of the 95% "
+        "interval of the median ratio 2.6 (2.34-2.86) over 20 interleaved pairs; median original "
+        "1.000 ms, converted 2.600 ms; load 0.50 -> 0.60"]
+    assert v.failed_metrics() == {"inference_testset_ratio_low"}
+    # the median above the bound, the interval across it: noise, not a finding
+    wide = checks.speed_ratio("m", {"inference batch": pairs(2.1, noise=spread)},
+                              tol({"speed_ratio": 2.0}))
+    assert wide.passed and wide.measured["inference_batch_ratio_low"] < 2.0
+
+
+def test_median_interval_is_distribution_free():
+    assert timing.median_interval(range(1, 31)) == (10.0, 21.0)  # ranks 10 and 21 of 30
+    assert timing.median_interval(range(1, 9)) == (1.0, 8.0)  # 8 pairs: min and max
+    lo, hi = timing.median_interval([1.0] * 10 + [100.0] * 2)  # outliers move nothing
+    assert (lo, hi) == (1.0, 1.0)
+
+
+def test_paired_rounds_interleave_and_alternate():
+    calls, t = [], [0.0]
+
+    def clock():
+        return t[0]
+
+    def run(name, cost):
+        def fn():
+            calls.append(name)
+            t[0] += cost
+        return fn
+
+    p = timing.paired_rounds(run("o", 1.0), run("c", 3.0), min_pairs=4, max_pairs=10,
+                             budget_s=10.0, clock=clock)
+    assert calls[:2] == ["o", "c"]  # warm-up
+    # ABBA...: 4 pairs (min_pairs), though 3 had used up the 10 s budget; then it stops
+    assert calls[2:] == ["o", "c", "c", "o", "o", "c", "c", "o"] and p.n == 4
+    assert p.original_s == (1.0,) * p.n and set(p.ratios) == {3.0}
+    with pytest.raises(ValueError):
+        timing.paired_rounds(run("o", 1), run("c", 1), min_pairs=0, max_pairs=1, budget_s=1)
 
 
 def rec(check, framework, target, measured, passed=True, seed=0):
@@ -51,7 +96,7 @@ def rec(check, framework, target, measured, passed=True, seed=0):
             "seed": seed, "check": check, "measured": measured, "passed": passed}
 
 
-def timing(check, target, median_s, seed=0):
+def timing_record(check, target, median_s, seed=0):
     return rec(check, "pytorch", target, {"median_s": median_s, "samples": 32}, seed=seed)
 
 
@@ -59,12 +104,13 @@ def test_tables_iii_and_iv():
     records = []
     for seed, scale in ((0, 1.0), (1, 3.0)):
         for target, t in ((None, 0.010), ("onnx", 0.002)):
-            records += [timing("time_load", target, t * scale, seed),
-                        timing("time_inference_batch", target, t / 10 * scale, seed),
-                        timing("time_inference_testset", target, t * 5 * scale, seed)]
+            records += [timing_record("time_load", target, t * scale, seed),
+                        timing_record("time_inference_batch", target, t / 10 * scale, seed),
+                        timing_record("time_inference_testset", target, t * 5 * scale, seed)]
         records.append(rec("speed_ratio", "pytorch", "onnx",
-                           {"inference_batch_ratio": 0.2, "inference_testset_ratio": 0.2},
-                           seed=seed))
+                           {f"inference_{k}_{x}": v for k in ("batch", "testset")
+                            for x, v in (("ratio", 0.2), ("ratio_low", 0.18),
+                                         ("ratio_high", 0.23 * scale))}, seed=seed))
         records.append(rec("model_size", "pytorch", "onnx",
                            {"size_original": 250_000, "size_converted": 261_000,
                             "size_ratio": 1.044}, seed=seed))
@@ -76,7 +122,8 @@ def test_tables_iii_and_iv():
             "whole test set)") in text
     # mean (std) over the two seeds: original load 10 and 30 ms, converted 2 and 6 ms
     assert ("| lenet5 | pytorch | onnx | 20.00 (14.14) | 4.00 (2.83) | 2.00 (1.41) | "
-            "0.40 (0.28) | 100.00 (70.71) | 20.00 (14.14) | 0.20 (0.00) | 0.20 (0.00) | pass |"
+            "0.40 (0.28) | 100.00 (70.71) | 20.00 (14.14) | 0.20 [0.18, 0.23]; 0.20 [0.18, 0.69] | "
+            "0.20 [0.18, 0.23]; 0.20 [0.18, 0.69] | pass |"
             ) in text
     assert "### Table IV — size on disk (MB, every file of the artifact)" in text
     assert "| lenet5 | keras | onnx | 0.536 | 0.251 | 0.468 | FAIL (1) |" in text
