@@ -1,0 +1,123 @@
+"""The speed gate, proven both ways on this machine: no false alarm on faithful conversions while
+another process keeps a core busy, and a conversion slowed on purpose caught every time.
+
+For each case (default: LeNet-5 and the LSTM, PyTorch -> onnx), the suite's own gate
+(convcheck.suite.performance: test_speed_ratio's pairing and checks.speed_ratio, with the zoo's
+speed_ratio bound) runs --repeat times on
+  - the faithful conversion (a failure there is a false alarm), and
+  - the conversion slowed by convcheck.faults.slow_down, its extra work scaled so the slowed
+    model is about F x the faithful one for each F of --factors (the measured factor is shown).
+A busy loop in a child process keeps one core at 100 % throughout (--no-load to turn it off).
+
+    .venv/bin/python benchmarks/speed_gate.py --repeat 5 --factors 1.5 2 3
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from convcheck import checks, faults, frameworks, timing  # noqa: E402
+from convcheck.config import get_profile, load_targets, load_tolerances  # noqa: E402
+from convcheck.predictors import OrtPredictor, predict_all  # noqa: E402
+from convcheck.suite.performance import BATCH, PAIRING  # noqa: E402
+from convcheck.workbench import Workbench  # noqa: E402
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def gate(case_id, original, converted, x, tol):
+    """The suite's test_speed_ratio on (original, converted) predictors: its Verdict."""
+    batch = np.ascontiguousarray(x[:BATCH])
+    pairs = {"inference batch": timing.paired_rounds(
+                 lambda: original.predict(batch), lambda: converted.predict(batch),
+                 **PAIRING["inference batch"]),
+             "inference testset": timing.paired_rounds(
+                 lambda: predict_all(original, x), lambda: predict_all(converted, x),
+                 **PAIRING["inference testset"])}
+    return checks.speed_ratio(case_id, pairs, tol)
+
+
+def slowed(path: Path, good, x, factor: float, tmp: Path) -> tuple[OrtPredictor, float]:
+    """slow_down with its depth chosen so the slowed model is about `factor` x `good` on the
+    batch (the extra work is per sample, so the test set scales alike); (predictor, measured)."""
+    batch = np.ascontiguousarray(x[:BATCH])
+
+    def ratio(p) -> float:
+        return timing.paired_rounds(lambda: good.predict(batch), lambda: p.predict(batch),
+                                    min_pairs=30, max_pairs=30, budget_s=0).median()
+
+    probe = OrtPredictor.load(faults.slow_down(path, tmp / "probe.onnx", width=256, depth=8))
+    per_layer = max((ratio(probe) - 1) / 9, 1e-3)  # 9 MatMuls: the first and 8 deep
+    depth = max(0, round((factor - 1) / per_layer) - 1)
+    p = OrtPredictor.load(faults.slow_down(path, tmp / f"slow{factor}.onnx", width=256,
+                                           depth=depth))
+    return p, ratio(p)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="smoke")
+    ap.add_argument("--cases", nargs="+", default=["lenet5:pytorch:onnx", "lstm:pytorch:onnx"])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--factors", type=float, nargs="+", default=[1.5, 2.0, 3.0])
+    ap.add_argument("--no-load", action="store_true", help="no busy core")
+    ap.add_argument("--cache-dir", type=Path, default=ROOT / ".cache")
+    args = ap.parse_args()
+    profile = get_profile(args.profile)
+    targets = load_targets()
+    tolerances = load_tolerances(targets=tuple(targets))
+    bench = Workbench(profile, None, args.cache_dir.resolve(), targets=targets, log=print)
+    busy = None if args.no_load else mp.Process(target=_spin, daemon=True)
+    if busy:
+        busy.start()
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for spec in args.cases:
+                model, fw, target = spec.split(":")
+                conv = bench.converted(model, fw, target, profile.seeds[0])
+                x, _ = bench.test_set(conv.original.spec, fw)
+                case = conv.case.tolerance_case(profile.name)
+                tol = lambda key, c=case: tolerances.lookup(key, **c)  # noqa: E731
+                variants = [("faithful", conv.predictor, 1.0)]
+                for f in args.factors:
+                    p, measured = slowed(conv.path, conv.predictor, x, f, Path(tmp))
+                    variants.append((f"slowed {f:g}x", p, measured))
+                for name, predictor, measured in variants:
+                    verdicts = [gate(conv.id, conv.original.predictor, predictor, x, tol)
+                                for _ in range(args.repeat)]
+                    failed = sum(not v.passed for v in verdicts)
+                    cells = [f"{v.measured['inference_batch_ratio']:.2f} "
+                             f"[{v.measured['inference_batch_ratio_low']:.2f}, "
+                             f"{v.measured['inference_batch_ratio_high']:.2f}] / "
+                             f"{v.measured['inference_testset_ratio']:.2f} "
+                             f"[{v.measured['inference_testset_ratio_low']:.2f}, "
+                             f"{v.measured['inference_testset_ratio_high']:.2f}]"
+                             for v in verdicts]
+                    rows.append([conv.id, name, f"{measured:.2f}", f"{failed}/{args.repeat}",
+                                 "; ".join(cells)])
+                    print(" | ".join(rows[-1]), flush=True)
+    finally:
+        if busy:
+            busy.terminate()
+    print(f"\nspeed_ratio bound {tol('speed_ratio')[0]:g}; {frameworks.threads()} threads; "
+          f"{'one core busy' if busy else 'no added load'}; pairing {PAIRING}\n")
+    print("| case | conversion | slow-down measured (batch) | gate failed | ratio batch "
+          "[95 %] / test set [95 %], each run |\n|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    main()
