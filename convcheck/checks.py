@@ -97,7 +97,7 @@ def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
     models within abs_max of each other may label them either way). Every sample is still held
     to the output bounds; a batch with none left compares no label and says so in n_boundary."""
     keep = np.arange(len(ref))
-    if near_boundary:
+    if near_boundary and ref.shape[1] > 1:  # one output column has no runner-up
         keep = np.flatnonzero(metrics.margins(ref) >= tol("decision_margin")[0])
     share, idx = metrics.label_disagreement(ref[keep], got[keep]) if len(keep) else (0.0, keep)
     idx = keep[idx]
