@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from convcheck import checks, faults, frameworks, timing  # noqa: E402
 from convcheck.config import get_profile, load_targets, load_tolerances  # noqa: E402
-from convcheck.predictors import OrtPredictor, predict_all  # noqa: E402
-from convcheck.suite.performance import BATCH, PAIRING  # noqa: E402
+from convcheck.predictors import OrtPredictor  # noqa: E402
+from convcheck.suite.performance import BATCH, PAIRING, paired_inference  # noqa: E402
 from convcheck.workbench import Workbench  # noqa: E402
 
 
@@ -38,14 +38,7 @@ def _spin() -> None:
 
 def gate(case_id, original, converted, x, tol):
     """The suite's test_speed_ratio on (original, converted) predictors: its Verdict."""
-    batch = np.ascontiguousarray(x[:BATCH])
-    pairs = {"inference batch": timing.paired_rounds(
-                 lambda: original.predict(batch), lambda: converted.predict(batch),
-                 **PAIRING["inference batch"]),
-             "inference testset": timing.paired_rounds(
-                 lambda: predict_all(original, x), lambda: predict_all(converted, x),
-                 **PAIRING["inference testset"])}
-    return checks.speed_ratio(case_id, pairs, tol)
+    return checks.speed_ratio(case_id, paired_inference(original, converted, x, x), tol)
 
 
 def slowed(path: Path, good, x, factor: float, tmp: Path) -> tuple[OrtPredictor, float]:

@@ -62,10 +62,8 @@ def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, floa
     if n == 0:
         return float("nan"), float("nan")
     # P(x_(k) <= median < x_(n+1-k)) = 1 - 2 P(B <= k - 1), B ~ binomial(n, 1/2)
-    k = int(binom.ppf((1 - confidence) / 2, n, 0.5))  # the largest k with P(B <= k-1) <= alpha/2
-    while k >= 1 and binom.cdf(k - 1, n, 0.5) > (1 - confidence) / 2:
-        k -= 1
-    k = max(k, 1)
+    # ppf: the smallest j with P(B <= j) >= alpha/2, so P(B <= j-1) < alpha/2: k = j
+    k = max(int(binom.ppf((1 - confidence) / 2, n, 0.5)), 1)
     return float(x[k - 1]), float(x[n - k])
 
 

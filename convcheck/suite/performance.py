@@ -84,19 +84,26 @@ PAIRING = {"inference batch": {"min_pairs": 15, "max_pairs": 60, "budget_s": 2.0
            "inference testset": {"min_pairs": 6, "max_pairs": 30, "budget_s": 3.0}}
 
 
+def paired_inference(original, converted, x_original, x_converted) -> dict:
+    """The gate's measurements: a batch and the whole test set, each side on its own layout
+    of the same samples, timed in interleaved pairs (PAIRING)."""
+    bo = np.ascontiguousarray(x_original[:BATCH])
+    bc = np.ascontiguousarray(x_converted[:BATCH])
+    return {
+        "inference batch": timing.paired_rounds(
+            lambda: original.predict(bo), lambda: converted.predict(bc),
+            **PAIRING["inference batch"]),
+        "inference testset": timing.paired_rounds(
+            lambda: predict_all(original, x_original), lambda: predict_all(converted, x_converted),
+            **PAIRING["inference testset"]),
+    }
+
+
 def test_speed_ratio(converted, bench, tol, expect):
     """Converted vs original inference time, timed in interleaved pairs over the same inputs
     (convcheck.timing): fails only when the confidence interval of the median per-pair ratio lies
     above speed_ratio. A check, not a benchmark: it runs under --benchmark-disable too."""
     o = converted.original
-    xo, xc = _inputs(bench, o), _inputs(bench, converted)
-    bo, bc = np.ascontiguousarray(xo[:BATCH]), np.ascontiguousarray(xc[:BATCH])
-    pairs = {
-        "inference batch": timing.paired_rounds(
-            lambda: o.predictor.predict(bo), lambda: converted.predictor.predict(bc),
-            **PAIRING["inference batch"]),
-        "inference testset": timing.paired_rounds(
-            lambda: predict_all(o.predictor, xo), lambda: predict_all(converted.predictor, xc),
-            **PAIRING["inference testset"]),
-    }
+    pairs = paired_inference(o.predictor, converted.predictor, _inputs(bench, o),
+                             _inputs(bench, converted))
     expect(checks.speed_ratio(converted.id, pairs, tol(converted)), converted)
