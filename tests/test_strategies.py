@@ -264,7 +264,7 @@ def test_bad_hypothesis_table(tmp_path, table, match):
         load_profiles(path)
 
 
-def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypatch):
+def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypatch, tmp_path):
     from convcheck.plugin import hypothesis as plugin
 
     for name in plugin.PROFILES:
@@ -272,6 +272,14 @@ def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypa
     ci = settings.get_profile("ci")  # the same examples on every rerun: the same verdicts
     assert ci.derandomize and ci.print_blob and ci.database is None
     assert not settings.get_profile("dev").derandomize
+    # Registered again with "ci" loaded (an in-process pytester run): dev stays dev.
+    current = settings.get_current_profile_name()
+    settings.load_profile("ci")
+    try:
+        plugin.register_profiles(tmp_path)
+        assert not settings.get_profile("dev").derandomize
+    finally:
+        settings.load_profile(current)
     assert all(settings.get_profile(n).deadline is None for n in plugin.PROFILES)
     monkeypatch.setenv("CI", "true")
     assert plugin.default_profile() == "ci"
