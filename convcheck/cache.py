@@ -62,6 +62,15 @@ def check_entry(entry: Path, key: str) -> str | None:
     return None
 
 
+def looks_fresh(entry: Path, parts: dict) -> bool:
+    """Whether the entry was built under `parts`' key, from its meta alone (no checksums): what
+    a plan of the work ahead needs. A corrupt file is still found, and rebuilt, on load."""
+    try:
+        return json.loads((entry / META).read_text()).get("key") == key_of(parts)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

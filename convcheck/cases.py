@@ -36,7 +36,8 @@ class Case:
     def tolerance_case(self, profile: str) -> dict:
         """The keys tolerances.toml overrides match on."""
         return {"model": self.model, "framework": self.framework, "dataset": self.spec.dataset,
-                "target": self.target, "profile": profile, "attack": self.attack}
+                "target": self.target, "format": self.format, "profile": profile,
+                "attack": self.attack}
 
     def markers(self) -> list[str]:
         names = [self.model, self.framework, *self.spec.markers]

@@ -262,9 +262,10 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     "robustness_indicator": (int, float),
 }
 # Keys that select the cases an override applies to (model, dataset and target: the names the
-# project declares, passed to load_tolerances).
+# project declares, passed to load_tolerances; format: a target's exchange format, from the
+# runtime registry).
 MATCH_KEYS = {"model": None, "framework": FRAMEWORKS, "dataset": None, "target": None,
-              "profile": None, "attack": tuple(ATTACKS)}
+              "format": None, "profile": None, "attack": tuple(ATTACKS)}
 
 
 @dataclass(frozen=True)
@@ -306,11 +307,14 @@ def load_tolerances(paths=None, targets: tuple[str, ...] | None = None,
     """[default] of every file, the later ones' values replacing the earlier ones'; then every
     file's [[override]] entries, in file order. targets/models/datasets/profiles: the valid
     names of the match keys (None: not checked; an override naming nothing would never apply)."""
+    from convcheck import registry
+
     files = _files("tolerances", paths)
     defaults, overrides = {}, []
     for path in files:
         d, o = _parse_tolerances(path, {"target": targets, "model": models, "dataset": datasets,
-                                        "profile": profiles})
+                                        "profile": profiles,
+                                        "format": tuple(registry.RUNTIMES)})
         defaults |= d
         overrides += o
     return Tolerances(defaults, overrides, files[-1])
@@ -338,7 +342,7 @@ def _parse_tolerances(path: Path, names: dict):
         match = {k: o[k] for k in MATCH_KEYS if k in o}
         if not match:
             raise ConfigError(f"{path}: {where} matches every case; name a model, framework, "
-                              f"dataset, target, profile or attack")
+                              f"dataset, target, format, profile or attack")
         for k, v in match.items():
             valid = MATCH_KEYS[k] or names.get(k)
             if valid is not None and v not in valid:

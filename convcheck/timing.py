@@ -7,10 +7,13 @@ times both models back to back, alternating which goes first (ABBA: neither alwa
 warm cache), and the figure judged is the median of the per-pair ratios, with a
 distribution-free confidence interval for that median (order statistics of the binomial; no
 assumption on the shape of timing noise, which is skewed and heavy-tailed). A gate fails only
-when the interval lies wholly above its bound.
+when the interval lies wholly above its bound. A side that runs in under `min_round_s` is called
+several times per round (timeit's autorange): a LeNet-5 batch takes ~0.1 ms, where one
+scheduler tick would be the whole "ratio".
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -24,10 +27,11 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True)
 class Pairs:
-    """Seconds per round of each side, pair i timed back to back."""
+    """Seconds per call of each side, pair i timed back to back."""
     original_s: tuple[float, ...]
     converted_s: tuple[float, ...]
     load: tuple[float, float]  # the machine's 1-minute load average before and after
+    calls: tuple[int, int] = (1, 1)  # calls of each side per round
 
     @property
     def ratios(self) -> np.ndarray:
@@ -49,6 +53,7 @@ class Pairs:
                 "confidence": confidence,
                 "original_s": float(np.median(self.original_s)),
                 "converted_s": float(np.median(self.converted_s)),
+                "calls_per_round": list(self.calls),
                 "load_before": self.load[0], "load_after": self.load[1]}
 
 
@@ -76,27 +81,33 @@ def _load() -> float:
 
 def paired_rounds(original: Callable[[], object], converted: Callable[[], object], *,
                   min_pairs: int, max_pairs: int, budget_s: float, warmup: int = 1,
+                  min_round_s: float = 0.02,
                   clock: Callable[[], float] = time.perf_counter) -> Pairs:
     """Time `original` and `converted` (each called with no argument) in interleaved rounds:
     `warmup` untimed calls of each, then pairs until `max_pairs`, or until `min_pairs` are done
-    and `budget_s` seconds have passed. Within pair i the one that runs first alternates."""
+    and `budget_s` seconds have passed. Within pair i the one that runs first alternates. Each
+    side is called often enough per round to take `min_round_s` (from its last warm-up call's
+    time); the seconds recorded are per call."""
     if not 1 <= min_pairs <= max_pairs:
         raise ValueError(f"need 1 <= min_pairs <= max_pairs, got {min_pairs}, {max_pairs}")
-    for _ in range(warmup):
-        original()
-        converted()
 
-    def timed(fn) -> float:
+    def timed(fn, calls: int = 1) -> float:
         t0 = clock()
-        fn()
-        return clock() - t0
+        for _ in range(calls):
+            fn()
+        return (clock() - t0) / calls
+
+    once_a = once_b = 0.0
+    for _ in range(max(warmup, 1)):
+        once_a, once_b = timed(original), timed(converted)
+    calls = tuple(max(1, math.ceil(min_round_s / max(t, 1e-9))) for t in (once_a, once_b))
 
     a, b, load_before, start = [], [], _load(), clock()
     while len(a) < max_pairs and (len(a) < min_pairs or clock() - start < budget_s):
         if len(a) % 2 == 0:
-            a.append(timed(original))
-            b.append(timed(converted))
+            a.append(timed(original, calls[0]))
+            b.append(timed(converted, calls[1]))
         else:
-            b.append(timed(converted))
-            a.append(timed(original))
-    return Pairs(tuple(a), tuple(b), (load_before, _load()))
+            b.append(timed(converted, calls[1]))
+            a.append(timed(original, calls[0]))
+    return Pairs(tuple(a), tuple(b), (load_before, _load()), calls)

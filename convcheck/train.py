@@ -17,6 +17,7 @@ import numpy as np
 from convcheck import frameworks
 from convcheck.config import HyperParams
 from convcheck.predictors import KerasPredictor, TorchPredictor, load_original
+from convcheck.progress import duration
 
 MODEL_FILE = {"pytorch": "model.pt", "keras": "model.keras"}
 ADAM_EPS = 1e-7  # Keras' default; torch's is 1e-8: use one value for both
@@ -34,7 +35,8 @@ def train(spec, framework: str, x: np.ndarray, y: np.ndarray, hp: HyperParams, s
 
 def _epoch_line(label, epoch, hp, loss, acc, secs):
     acc = "" if acc is None else f" acc {acc:.3f}"
-    return f"{label} epoch {epoch}/{hp.epochs}: loss {loss:.4f}{acc} {secs:.1f}s"
+    left = f", ~{duration(secs * (hp.epochs - epoch))} left" if epoch < hp.epochs else ""
+    return f"{label} epoch {epoch}/{hp.epochs}: loss {loss:.4f}{acc} {secs:.1f}s{left}"
 
 
 def _torch_loss(spec, model, xb, yb):

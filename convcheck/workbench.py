@@ -19,10 +19,11 @@ from typing import Callable
 import numpy as np
 
 from convcheck import attacks, convert, data, datasets, frameworks, genetic, train
-from convcheck.cache import cached, key_of
+from convcheck.cache import cached, key_of, looks_fresh
 from convcheck.cases import Case
 from convcheck.config import Profile, Target
 from convcheck.predictors import load_converted, predict_all
+from convcheck.progress import Progress
 from convcheck.registry import MODELS
 from convcheck.spec import ModelSpec, SpecError, import_callable
 
@@ -135,6 +136,7 @@ class Workbench:
     _outputs: dict = field(default_factory=dict)
     _adversarial: dict = field(default_factory=dict)
     _neighbours: dict = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
 
     @cached_property
     def versions(self) -> dict[str, str]:
@@ -182,23 +184,46 @@ class Workbench:
                             f"returns shape {out.shape} on {len(x[:2])} samples, but {field_} "
                             f"declares {want}")
 
+    def _original_entry(self, spec: ModelSpec, framework: str, seed: int | None
+                        ) -> tuple[Path | None, dict, str]:
+        """(cache entry or None for a file the team gives, its key's parts, its entries'
+        stem) of an original: what building it and planning the run both need."""
+        src = spec.sources[framework]
+        if src.kind == "file":
+            path = Path(src.ref)
+            stem = f"{spec.name}-{framework}-{self.profile.name}{self._data_tag(self.dataset(spec))}"
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            return None, {"model": spec.name, "framework": framework, "file": str(path),
+                          "sha256": _source_digest(*files)}, stem
+        if src.kind != "build":
+            stem = f"{spec.name}-{framework}-{self.profile.name}{self._data_tag(self.dataset(spec))}"
+            return (self.cache_dir / "models" / f"{spec.name}-{framework}-given",
+                    {"model": spec.name, "framework": framework, "load": src.ref,
+                     "versions": self.versions, "code": _source_digest(_callable_file(src.ref))},
+                    stem)
+        ds = self.dataset(spec)
+        if spec.name not in self.profile.train:
+            raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck (a build "
+                            f"source) but profile {self.profile.name!r} has no "
+                            f"train.{spec.name} table of hyperparameters")
+        parts = {
+            "model": spec.name, "framework": framework, "seed": seed,
+            "profile": self.profile.name, "hyperparams": self.profile.train[spec.name].as_dict(),
+            "data": ds.provenance.as_dict(), "versions": self.versions,
+            "code": _source_digest(_callable_file(src.ref), _CODE_ROOT / "train.py"),
+        }
+        stem = f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}"
+        return self.cache_dir / "models" / stem, parts, stem
+
     def _given(self, spec: ModelSpec, framework: str) -> Original:
         """A trained model the team gives: its file as it is, or what its load callable returns
         (saved once to the cache, so the converters and the size check read a file)."""
         src = spec.sources[framework]
-        stem = f"{spec.name}-{framework}-{self.profile.name}{self._data_tag(self.dataset(spec))}"
-        if src.kind == "file":
+        entry, parts, stem = self._original_entry(spec, framework, None)
+        if entry is None:
             path = Path(src.ref)
             return Original(spec, framework, None, path.parent,
-                            train.load_predictor(spec, framework, path),
-                            {"model": spec.name, "framework": framework, "file": str(path),
-                             "sha256": _source_digest(*(sorted(p for p in path.rglob("*")
-                                                               if p.is_file())
-                                                        if path.is_dir() else [path]))},
-                            stem)
-        parts = {"model": spec.name, "framework": framework, "load": src.ref,
-                 "versions": self.versions, "code": _source_digest(_callable_file(src.ref))}
-        entry = self.cache_dir / "models" / f"{spec.name}-{framework}-given"
+                            train.load_predictor(spec, framework, path), parts, stem)
 
         def build(tmp: Path) -> None:
             self.log(f"loading {spec.name}-{framework} from {src.ref}")
@@ -211,24 +236,12 @@ class Workbench:
 
     def _train_or_load(self, spec: ModelSpec, framework: str, seed: int) -> Original:
         ds = self.dataset(spec)
-        if spec.name not in self.profile.train:
-            raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck (a build "
-                            f"source) but profile {self.profile.name!r} has no "
-                            f"train.{spec.name} table of hyperparameters")
+        entry, parts, stem = self._original_entry(spec, framework, seed)
         if ds.y_train is None or len(ds.x_train) == 0:
             raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck, but its "
                             f"data has no x_train/y_train")
         hp = self.profile.train[spec.name]
-        parts = {
-            "model": spec.name, "framework": framework, "seed": seed,
-            "profile": self.profile.name, "hyperparams": hp.as_dict(),
-            "data": ds.provenance.as_dict(), "versions": self.versions,
-            "code": _source_digest(_callable_file(spec.sources[framework].ref),
-                                   _CODE_ROOT / "train.py"),
-        }
         case_id = f"{spec.name}-{framework}-s{seed}"
-        stem = f"{case_id}-{self.profile.name}{self._data_tag(ds)}"
-        entry = self.cache_dir / "models" / stem
 
         def build(tmp: Path) -> None:
             self.log(f"training {case_id} ({self.profile.name}: {len(ds.x_train)} samples, "
@@ -237,11 +250,38 @@ class Workbench:
             x = spec.to_framework_layout(ds.x_train, framework)
             model = train.train(spec, framework, x, ds.y_train, hp, seed, self.log, case_id)
             train.save(model, framework, tmp)
-            self.log(f"trained {case_id} in {time.perf_counter() - t0:.1f}s")
+            self._built("trainings", entry, f"trained {case_id}", t0)
 
         cached(entry, parts, build, self.log)
         predictor = train.load_predictor(spec, framework, entry / train.MODEL_FILE[framework])
         return Original(spec, framework, seed, entry, predictor, parts, stem)
+
+    def _built(self, kind: str, entry: Path, what: str, t0: float) -> None:
+        seconds = time.perf_counter() - t0
+        note = self.progress.built(kind, entry.name, seconds)
+        self.log(f"{what} in {seconds:.1f}s" + (f" ({note})" if note else ""))
+
+    def plan(self, cases) -> dict[str, int]:
+        """Which cache entries the cases need (their originals, conversions, adversarial sets)
+        are not built yet, so that each build's line can say what is left: {kind: count}."""
+        for c in cases:
+            spec = MODELS.get(c.model)
+            try:
+                entry, parts, stem = self._original_entry(spec, c.framework, c.seed)
+            except (SpecError, data.DataError, OSError):
+                continue  # the test that needs it fails with the reason
+            if entry is not None and spec.sources[c.framework].kind == "build":
+                self._expect("trainings", entry, parts)
+            if c.target and c.target not in spec.sources[c.framework].artifacts:
+                self._expect("conversions", *self._conversion_entry(
+                    parts, stem, self.targets[c.target], c.framework))
+            if c.attack:
+                self._expect("attacks", *self._attack_entry(parts, stem, c.attack))
+        return self.progress.planned()
+
+    def _expect(self, kind: str, entry: Path, parts: dict) -> None:
+        if not looks_fresh(entry, parts):
+            self.progress.expect(kind, [entry.name])
 
     def _data_tag(self, ds: data.Dataset) -> str:
         """'' for the default data, else a tag of the data's checksum: models trained on
@@ -268,22 +308,26 @@ class Workbench:
             raise result
         return result
 
-    def _convert(self, original: Original, target: Target) -> Converted:
-        fw = original.framework
-        options = target.options[fw]
+    def _conversion_entry(self, original_parts: dict, original_stem: str, target: Target,
+                          framework: str) -> tuple[Path, dict]:
+        options = target.options[framework]
         code = [_CODE_ROOT / "convert.py", _CODE_ROOT / "exporters.py"]
         if "converter" in options:
             code.append(_callable_file(options["converter"]))
-        parts = {"original": key_of(original.cache_parts), "target": target.name,
+        parts = {"original": key_of(original_parts), "target": target.name,
                  "format": target.format, "options": options,
                  "versions": self.versions, "code": _source_digest(*code)}
-        entry = self.cache_dir / "models" / f"{original.stem}.{target.name}"
+        return self.cache_dir / "models" / f"{original_stem}.{target.name}", parts
+
+    def _convert(self, original: Original, target: Target) -> Converted:
+        fw = original.framework
+        entry, parts = self._conversion_entry(original.cache_parts, original.stem, target, fw)
 
         def build(tmp: Path) -> None:
             self.log(f"converting {original.id} to {target.name} ({target.options[fw]})")
             t0 = time.perf_counter()
             convert.convert(original.spec, fw, original.path, target, tmp)
-            self.log(f"converted {original.id} to {target.name} in {time.perf_counter() - t0:.1f}s")
+            self._built("conversions", entry, f"converted {original.id} to {target.name}", t0)
 
         cached(entry, parts, build, self.log)
         path = entry / convert.artifact_file(target)
@@ -327,12 +371,17 @@ class Workbench:
             raise result
         return result
 
-    def _attack(self, original: Original, attack: str) -> attacks.AdversarialSet:
-        params = self.profile.attack(attack)
-        parts = {"original": key_of(original.cache_parts), "attack": attack, "params": params,
+    def _attack_entry(self, original_parts: dict, original_stem: str, attack: str
+                      ) -> tuple[Path, dict]:
+        parts = {"original": key_of(original_parts), "attack": attack,
+                 "params": self.profile.attack(attack),
                  "versions": self.versions | {"scipy": version("scipy")},  # scipy: neighbours
                  "code": _source_digest(_CODE_ROOT / "attacks.py", _CODE_ROOT / "genetic.py")}
-        entry = self.cache_dir / "attacks" / f"{original.stem}.{attack}"
+        return self.cache_dir / "attacks" / f"{original_stem}.{attack}", parts
+
+    def _attack(self, original: Original, attack: str) -> attacks.AdversarialSet:
+        entry, parts = self._attack_entry(original.cache_parts, original.stem, attack)
+        params = parts["params"]
         info_file = "info.json"
 
         def build(tmp: Path) -> None:
@@ -344,8 +393,9 @@ class Workbench:
                                log=self.log)
             adv.save(tmp)
             (tmp / info_file).write_text(json.dumps(adv.info, indent=1))
+            note = self.progress.built("attacks", entry.name, adv.info["seconds"])
             self.log(f"attacked {original.id} with {attack}: {len(adv.x)} samples in "
-                     f"{adv.info['seconds']:.1f}s")
+                     f"{adv.info['seconds']:.1f}s" + (f" ({note})" if note else ""))
 
         cached(entry, parts, build, self.log)
         info = json.loads((entry / info_file).read_text())

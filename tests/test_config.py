@@ -350,6 +350,7 @@ def test_override_unknown_model_lists_valid_models(tmp_path):
     ("framework", "tensorflow", FRAMEWORKS),
     ("dataset", "cifar100", ZOO_DATASETS),
     ("target", "coreml-fp16", ALL_TARGETS),
+    ("format", "tflite", ("onnx", "coreml")),
 ])
 def test_override_unknown_match_value(tmp_path, key, value, valid):
     text = f'[[override]]\n{key} = "{value}"\nabs_max = 1e-4\nreason = "x"\n'
@@ -515,6 +516,18 @@ def test_lookup_default_then_last_matching_override_wins(tmp_path):
     # An override for one key leaves the others alone.
     assert tol.lookup("accuracy_floor", **case)[0] == 0.65
     assert tol.lookup("accuracy_floor", **{**case, "dataset": "mnist", "model": "lenet5"})[0] == 0.6
+
+
+def test_an_override_by_format_applies_to_every_target_of_it(tmp_path):
+    from convcheck.cases import Case
+
+    tol = tolerances(tmp_path, '[default]\nspeed_ratio = 1.5\n[[override]]\nformat = "coreml"\n'
+                               'speed_ratio = 2.5\nreason = "not timed in pairs"\n')
+    cases = [Case("lenet5", "keras", 0, t, format=f) for t, f in
+             (("onnx", "onnx"), ("onnx-legacy", "onnx"), ("coreml-neuralnetwork", "coreml"),
+              ("coreml-mlprogram-fp16", "coreml"))]
+    assert [tol.get("speed_ratio", **c.tolerance_case("smoke")) for c in cases] == [1.5, 1.5,
+                                                                                  2.5, 2.5]
 
 
 def test_lookup_order_is_file_order(tmp_path):

@@ -87,8 +87,25 @@ def test_paired_rounds_interleave_and_alternate():
     # ABBA...: 4 pairs (min_pairs), though 3 had used up the 10 s budget; then it stops
     assert calls[2:] == ["o", "c", "c", "o", "o", "c", "c", "o"] and p.n == 4
     assert p.original_s == (1.0,) * p.n and set(p.ratios) == {3.0}
+    assert p.calls == (1, 1)  # each call is past min_round_s
     with pytest.raises(ValueError):
         timing.paired_rounds(run("o", 1), run("c", 1), min_pairs=0, max_pairs=1, budget_s=1)
+
+
+def test_a_side_faster_than_a_round_is_called_several_times_and_timed_per_call():
+    calls, t = [], [0.0]
+
+    def run(name, cost):
+        def fn():
+            calls.append(name)
+            t[0] += cost
+        return fn
+
+    p = timing.paired_rounds(run("o", 0.004), run("c", 0.03), min_pairs=2, max_pairs=2,
+                             budget_s=0, min_round_s=0.02, clock=lambda: t[0])
+    assert p.calls == (5, 1)  # 5 x 4 ms reach 20 ms; 30 ms does alone
+    assert calls[2:] == ["o"] * 5 + ["c"] + ["c"] + ["o"] * 5
+    assert p.original_s == pytest.approx((0.004, 0.004)) and p.ratios == pytest.approx([7.5, 7.5])
 
 
 def rec(check, framework, target, measured, passed=True, seed=0):

@@ -1,5 +1,6 @@
 """Training is deterministic per seed, reports each epoch, and is cached across processes."""
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -48,6 +49,9 @@ def test_same_seed_same_model_and_progress_lines(tiny_bench, framework):
     epochs = [line for line in lines if " epoch " in line]
     assert len(epochs) == 3 * TINY.epochs, lines
     assert all(w in epochs[0] for w in ("loss", "acc", "s")), epochs[0]
+    # Each epoch but the last says what is left, from its own time.
+    assert re.search(r"epoch 1/2: .* ([0-9.]+)s, ~[0-9]+s left$", epochs[0]), epochs[0]
+    assert epochs[1].endswith("s") and "left" not in epochs[1], epochs[1]
 
 
 def test_second_run_loads_from_cache_and_corrupt_entry_is_retrained(tiny_bench):
@@ -61,3 +65,23 @@ def test_second_run_loads_from_cache_and_corrupt_entry_is_retrained(tiny_bench):
     make().original("lenet5", "pytorch", 0)
     assert any("corrupt" in line and "rebuilding" in line for line in lines), lines
     assert sum(line.startswith("training ") for line in lines) == 2, lines
+
+
+def test_plan_counts_what_is_not_built_and_each_build_says_what_is_left(tiny_bench):
+    from convcheck.cases import Case
+
+    make, lines, _ = tiny_bench
+    bench = make()
+    cases = [Case("lenet5", fw, s) for fw in FRAMEWORKS for s in (0, 1)]
+    assert bench.plan(cases) == {"trainings": 4}
+    bench.original("lenet5", "pytorch", 0)
+    done = [line for line in lines if line.startswith("trained ")]
+    assert re.fullmatch(r"trained lenet5-pytorch-s0 in [0-9.]+s \(1 of 4 trainings built, "
+                        r"3 to go: ~[0-9]+s at this run's mean of [0-9]+s\)", done[-1]), done
+    # A later session plans only what the cache lacks; a stale entry counts as unbuilt.
+    again = make()
+    assert again.plan(cases) == {"trainings": 3}
+    stale = dataclasses.replace(again.profile, train={**again.profile.train,
+                                                       "lenet5": dataclasses.replace(TINY, lr=0.1)})
+    assert dataclasses.replace(again, profile=stale, progress=type(again.progress)()
+                               ).plan(cases[:1]) == {"trainings": 1}

@@ -135,7 +135,8 @@ def _bound_cases(profile: str, targets: dict) -> list[dict]:
         for fw in spec.frameworks:
             for t in (None, *(t for t in targets.values() if cases.applies(spec, fw, t))):
                 case = {"model": m, "framework": fw, "dataset": spec.dataset,
-                        "target": t and t.name, "profile": profile, "classes": classes}
+                        "target": t and t.name, "format": t and t.format, "profile": profile,
+                        "classes": classes}
                 out.append(case | {"attack": None, "attacks": attacks_for(spec)})
                 out += [case | {"attack": a} for a in attacks_for(spec)]
     return out

@@ -1,0 +1,44 @@
+"""What is left of a run's long work (training, converting, attacking), for its progress lines.
+
+The session plans, after collection, which cache entries its selected tests need and which are
+not built yet; each build then says how many of its kind are left and about how long they take
+at this run's mean so far. Kinds differ too much for one mean (a LeNet-5 trains in seconds, a
+VGG-16 in minutes), so each kind has its own; the estimate is labelled as such.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class Progress:
+    todo: dict[str, set[str]] = field(default_factory=dict)  # kind -> entries still to build
+    spent: dict[str, list[float]] = field(default_factory=dict)  # kind -> seconds per build
+
+    def expect(self, kind: str, names) -> None:
+        self.todo.setdefault(kind, set()).update(names)
+
+    def planned(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.todo.items() if v}
+
+    def built(self, kind: str, name: str, seconds: float) -> str:
+        """Record a build; the progress note for its line, e.g. '3 of 12 conversions built,
+        9 to go: ~1 min at this run's mean of 9s'. '' when no plan covers it (a script)."""
+        todo = self.todo.get(kind)
+        if todo is None or name not in todo:
+            return ""
+        todo.discard(name)
+        spent = self.spent.setdefault(kind, [])
+        spent.append(seconds)
+        done, left = len(spent), len(todo)
+        if not left:
+            return f"{done} of {done} {kind} built"
+        mean = sum(spent) / done
+        return (f"{done} of {done + left} {kind} built, {left} to go: ~{duration(mean * left)} "
+                f"at this run's mean of {mean:.0f}s")
