@@ -42,7 +42,7 @@ def gate(case_id, original, converted, x, tol):
     return checks.speed_ratio(case_id, paired_inference(original, converted, x, x), tol)
 
 
-def slowed(path: Path, original, good, x, factor: float, tmp: Path
+def slowed(path: Path, original, good, x, factor: float, tmp: Path, load=OrtPredictor.load
            ) -> tuple[OrtPredictor, float]:
     """slow_down with its depth chosen so the slowed conversion takes about `factor` x the
     original's time on the batch (the ratio the gate judges; the extra work is per sample, so
@@ -54,11 +54,10 @@ def slowed(path: Path, original, good, x, factor: float, tmp: Path
                                     min_pairs=30, max_pairs=30, budget_s=0).median()
 
     base = ratio(good)
-    probe = OrtPredictor.load(faults.slow_down(path, tmp / "probe.onnx", width=256, depth=8))
+    probe = load(faults.slow_down(path, tmp / "probe.onnx", width=256, depth=8))
     per_layer = max((ratio(probe) - base) / 9, 1e-3)  # 9 MatMuls: the first and 8 deep
     depth = max(0, round((factor - base) / per_layer) - 1)
-    p = OrtPredictor.load(faults.slow_down(path, tmp / f"slow{factor}.onnx", width=256,
-                                           depth=depth))
+    p = load(faults.slow_down(path, tmp / f"slow{factor}.onnx", width=256, depth=depth))
     return p, ratio(p)
 
 
@@ -70,6 +69,9 @@ def main() -> None:
     ap.add_argument("--factors", type=float, nargs="+", default=[1.5, 2.0, 3.0],
                     help="slowed conversions' times as multiples of the original's")
     ap.add_argument("--no-load", action="store_true", help="no busy core")
+    ap.add_argument("--ort-spinning", choices=["on", "off"], default="on",
+                    help="onnxruntime's intra-op thread spinning (session.intra_op."
+                         "allow_spinning), for every conversion timed")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / ".cache")
     args = ap.parse_args()
     zoo = project.discover(ROOT)  # the reference project: its models, profiles, tolerances
@@ -82,6 +84,11 @@ def main() -> None:
     busy = None if args.no_load else mp.Process(target=_spin, daemon=True)
     if busy:
         busy.start()
+    spin = {"session.intra_op.allow_spinning": "1" if args.ort_spinning == "on" else "0"}
+
+    def load(path):
+        return OrtPredictor.load(path, spin)
+
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -92,9 +99,9 @@ def main() -> None:
                 case = conv.case.tolerance_case(profile.name)
                 tol = lambda key, c=case: tolerances.lookup(key, **c)  # noqa: E731
                 orig = conv.original.predictor
-                variants = [("faithful", conv.predictor, float("nan"))]
+                variants = [("faithful", load(conv.path), float("nan"))]
                 for f in args.factors:
-                    p, measured = slowed(conv.path, orig, conv.predictor, x, f, Path(tmp))
+                    p, measured = slowed(conv.path, orig, variants[0][1], x, f, Path(tmp), load)
                     variants.append((f"slowed {f:g}x", p, measured))
                 for name, predictor, measured in variants:
                     verdicts = [gate(conv.id, conv.original.predictor, predictor, x, tol)
@@ -114,6 +121,7 @@ def main() -> None:
         if busy:
             busy.terminate()
     print(f"\nspeed_ratio bound {tol('speed_ratio')[0]:g}; {frameworks.threads()} threads; "
+          f"onnxruntime spinning {args.ort_spinning}; "
           f"{'one core busy' if busy else 'no added load'}; pairing {PAIRING}\n")
     print("| case | conversion | its ratio to the original (batch, calibration) | gate failed | ratio batch "
           "[95 %] / test set [95 %], each run |\n|---|---|---|---|---|")

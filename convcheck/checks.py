@@ -24,14 +24,22 @@ class Verdict:
     check: str
     measured: dict
     tolerances: dict = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # the text, one line per failure
+    failed: list[str] = field(default_factory=list)  # the metric of each failure, in order
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
     def failed_metrics(self) -> set[str]:
-        return {f.split(": ", 1)[1].split(" ", 1)[0] for f in self.failures}
+        return set(self.failed)
+
+    def fail(self, metric: str, detail: str) -> None:
+        """Record a failure of `metric`: '<case>: <metric> <detail>', e.g. detail
+        '= 3e-4 > 1e-4 (default)'. Every failure goes through here, so the metrics that failed
+        are known without reading the text back."""
+        self.failed.append(metric)
+        self.failures.append(f"{self.case_id}: {metric} {detail}")
 
     def message(self) -> str:
         return "\n".join(self.failures)
@@ -42,8 +50,8 @@ class Verdict:
         bound, source = tol(key or metric)
         self.tolerances[key or metric] = bound
         if not value <= bound:  # NaN fails too
-            self.failures.append(f"{self.case_id}: {metric} = {value:.4g} > {bound:g} "
-                                 f"({source}){', ' + where if where else ''}")
+            self.fail(metric, f"= {value:.4g} > {bound:g} ({source})"
+                              f"{', ' + where if where else ''}")
 
 
 @dataclass
@@ -66,7 +74,7 @@ def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Look
                 {"ptol_atol": atol, "ptol_rtol": rtol, "rel_floor": rel_floor})
     v.tolerances["nonfinite"] = 0
     if e.nonfinite:
-        v.failures.append(f"{case_id}: nonfinite = {e.nonfinite:.4g} > 0 (NaN/Inf never passes)")
+        v.fail("nonfinite", f"= {e.nonfinite:.4g} > 0 (NaN/Inf never passes)")
     at = f"worst sample {e.worst_sample}"
     v.limit("abs_max", e.abs_max, tol, where=at)
     v.limit("abs_mean", e.abs_mean, tol)
@@ -83,8 +91,8 @@ def outputs_finite(case_id: str, got: np.ndarray) -> Verdict:
     rows = np.flatnonzero(bad.any(axis=1))
     v = Verdict(case_id, "outputs_finite", {"nonfinite": int(bad.sum())}, {"nonfinite": 0})
     if len(rows):
-        v.failures.append(f"{case_id}: nonfinite = {int(bad.sum()):.4g} > 0 (NaN/Inf never passes), "
-                          f"first in sample {rows[0]} ({len(rows)} samples)")
+        v.fail("nonfinite", f"= {int(bad.sum()):.4g} > 0 (NaN/Inf never passes), "
+                            f"first in sample {rows[0]} ({len(rows)} samples)")
     return v
 
 
@@ -130,8 +138,8 @@ def accuracy_floor(case_id: str, probs: np.ndarray, labels: np.ndarray, tol: Loo
     bound, source = tol("accuracy_floor")
     v.tolerances["accuracy_floor"] = bound
     if not acc >= bound:
-        v.failures.append(f"{case_id}: accuracy = {acc:.4f} < floor {bound:g} ({source}), "
-                          f"majority-class rate {majority:.4f} on {len(labels)} samples")
+        v.fail("accuracy", f"= {acc:.4f} < floor {bound:g} ({source}), "
+                           f"majority-class rate {majority:.4f} on {len(labels)} samples")
     return v
 
 
@@ -145,7 +153,7 @@ def artifact_declares(case_id: str, described: dict, expected: dict) -> Verdict:
 
     def differ(what, got, want):
         if got != want:
-            v.failures.append(f"{case_id}: {what} = {got!r}, expected {want!r}")
+            v.fail(what, f"= {got!r}, expected {want!r}")
 
     differ("model_type", described["model_type"], expected["model_type"])
     for kind in ("inputs", "outputs"):
@@ -161,8 +169,7 @@ def artifact_declares(case_id: str, described: dict, expected: dict) -> Verdict:
                 differ(f"{name} shape (past the batch)", got["shape"][1:], want["shape"][1:])
     weights, want = described["weights"], expected["weights"]
     if not weights.get(want) or any(n for k, n in weights.items() if k != want):
-        v.failures.append(f"{case_id}: weights stored as {weights} (elements per type), "
-                          f"expected all {want}")
+        v.fail("weights", f"stored as {weights} (elements per type), expected all {want}")
     return v
 
 
@@ -224,16 +231,16 @@ def attack_effective(case_id: str, changed: np.ndarray, success_rate: float, mus
     if must_change:
         v.tolerances["unchanged"] = 0
         if len(unchanged):
-            v.failures.append(
-                f"{case_id}: unchanged = {len(unchanged)} > 0 (the attack did not run on them), "
-                f"{len(unchanged)} of {len(changed)} adversarial examples equal their input (or the "
-                f"start of their walk), first {unchanged[:5].tolist()}")
+            v.fail("unchanged",
+                   f"= {len(unchanged)} > 0 (the attack did not run on them), {len(unchanged)} of "
+                   f"{len(changed)} adversarial examples equal their input (or the start of "
+                   f"their walk), first {unchanged[:5].tolist()}")
     bound, source = tol("attack_success_floor")
     v.tolerances["attack_success_floor"] = bound
     if not success_rate >= bound:
-        v.failures.append(f"{case_id}: success_rate_original = {success_rate:.4f} < floor "
-                          f"{bound:g} ({source}): the attack barely fools the original, so "
-                          f"comparing a conversion's robustness tests little")
+        v.fail("success_rate_original", f"= {success_rate:.4f} < floor {bound:g} ({source}): "
+                                        f"the attack barely fools the original, so comparing "
+                                        f"a conversion's robustness tests little")
     return v
 
 
@@ -253,8 +260,7 @@ def _boundary_note(n_boundary: int, total: int, tol: Lookup) -> str:
 
 def _nothing_compared(v: Verdict, metric: str, total: int, why: str) -> None:
     """A comparison over no example tells nothing: it fails, saying why none was left."""
-    v.failures.append(f"{v.case_id}: {metric} = nan: no adversarial example to compare, "
-                      f"0 of {total} left ({why})")
+    v.fail(metric, f"= nan: no adversarial example to compare, 0 of {total} left ({why})")
 
 
 def success_rate_preserved(case_id: str, labels: np.ndarray, ref_clean: np.ndarray,

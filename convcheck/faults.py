@@ -7,6 +7,7 @@ wherever the good conversion runs. `caught_by_table` words which checks caught w
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import numpy as np
@@ -289,7 +290,8 @@ EQUIVALENCE_FIGURES = {
 def caught_by_table(rows: dict, figures: dict = EQUIVALENCE_FIGURES) -> str:
     """A markdown table: for each case id, its verdicts -> what failed, and `figures` (header ->
     cell from the verdicts' measured dicts). A check judged several times (once per attack)
-    fails if any of its verdicts does."""
+    fails if any of its verdicts does; one whose every bound is inf is "not judged" (it cannot
+    fail, so it does not pass)."""
     checks = list(dict.fromkeys(v.check for verdicts in rows.values() for v in verdicts))
     head = ["case", *checks, "failing metrics", *figures]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -297,8 +299,11 @@ def caught_by_table(rows: dict, figures: dict = EQUIVALENCE_FIGURES) -> str:
         cells = [case_id]
         for c in checks:
             judged = [v for v in verdicts if v.check == c]
-            cells.append("-" if not judged else "pass" if all(v.passed for v in judged)
-                         else "**FAIL**")
+            unbounded = judged and all(v.tolerances and all(math.isinf(b) for b in
+                                                            v.tolerances.values())
+                                       for v in judged)
+            cells.append("-" if not judged else "not judged" if unbounded
+                         else "pass" if all(v.passed for v in judged) else "**FAIL**")
         failed = sorted(set().union(*(v.failed_metrics() for v in verdicts)))
         measured = [v.measured for v in verdicts]
         cells += [", ".join(failed) or "none", *(cell(measured) for cell in figures.values())]

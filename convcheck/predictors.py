@@ -101,13 +101,16 @@ class OrtPredictor:
         self.input_name = session.get_inputs()[0].name
 
     @classmethod
-    def load(cls, path: Path) -> "OrtPredictor":
+    def load(cls, path: Path, config: dict[str, str] | None = None) -> "OrtPredictor":
+        """config: session config entries, e.g. {"session.intra_op.allow_spinning": "0"}."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = frameworks.threads()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        for key, value in (config or {}).items():
+            opts.add_session_config_entry(key, value)
         return cls(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

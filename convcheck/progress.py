@@ -19,7 +19,8 @@ def duration(seconds: float) -> str:
 @dataclass
 class Progress:
     todo: dict[str, set[str]] = field(default_factory=dict)  # kind -> entries still to build
-    spent: dict[str, list[float]] = field(default_factory=dict)  # kind -> seconds per build
+    done: dict[str, list[float]] = field(default_factory=dict)  # kind -> seconds, planned builds
+    spent: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> entry -> seconds
 
     def expect(self, kind: str, names) -> None:
         self.todo.setdefault(kind, set()).update(names)
@@ -30,15 +31,16 @@ class Progress:
     def built(self, kind: str, name: str, seconds: float) -> str:
         """Record a build; the progress note for its line, e.g. '3 of 12 conversions built,
         9 to go: ~1 min at this run's mean of 9s'. '' when no plan covers it (a script)."""
+        self.spent.setdefault(kind, {})[name] = seconds
         todo = self.todo.get(kind)
         if todo is None or name not in todo:
             return ""
         todo.discard(name)
-        spent = self.spent.setdefault(kind, [])
-        spent.append(seconds)
-        done, left = len(spent), len(todo)
+        done = self.done.setdefault(kind, [])
+        done.append(seconds)
+        left = len(todo)
         if not left:
-            return f"{done} of {done} {kind} built"
-        mean = sum(spent) / done
-        return (f"{done} of {done + left} {kind} built, {left} to go: ~{duration(mean * left)} "
-                f"at this run's mean of {mean:.0f}s")
+            return f"{len(done)} of {len(done)} {kind} built"
+        mean = sum(done) / len(done)
+        return (f"{len(done)} of {len(done) + left} {kind} built, {left} to go: "
+                f"~{duration(mean * left)} at this run's mean of {mean:.0f}s")

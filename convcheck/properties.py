@@ -41,7 +41,7 @@ def equivalence(original, converted, x: np.ndarray, case_id: str,
     if ref.shape != got.shape:
         v = checks.Verdict(case_id, "output_shape", {"shape_original": ref.shape,
                                                      "shape_converted": got.shape})
-        v.failures.append(f"{case_id}: output shape = {got.shape}, expected {ref.shape}")
+        v.fail("output_shape", f"= {got.shape}, expected {ref.shape}")
         return [v], ref, got
     outputs = checks.output_equivalence(case_id, ref, got, tol)
     outputs.failures = [f for f in outputs.failures

@@ -76,11 +76,13 @@ def verdict(reg: Regression, m: Measured, tol: checks.Lookup) -> checks.Verdict:
     """The regression's Verdict (check "regression"), in convcheck.checks' failure grammar."""
     v = checks.Verdict(reg.id, "regression", m.as_dict())
     if m.error is not None:
-        v.failures.append(f"{reg.id}: conversion = failed ({m.error})")
+        v.fail("conversion", f"= failed ({m.error})")
         return v
-    v.failures += [f"{reg.id}: {p}" for p in m.problems]
+    for p in m.problems:  # structural findings, each its own sentence
+        v.failed.append("structure")
+        v.failures.append(f"{reg.id}: {p}")
     if m.nonfinite:
-        v.failures.append(f"{reg.id}: nonfinite = {m.nonfinite} NaN/Inf output elements > 0")
+        v.fail("nonfinite", f"= {m.nonfinite} NaN/Inf output elements > 0")
     if m.shape_framework == m.shape_converted:
         v.limit("abs_max", m.abs_max, tol, key=reg.tolerance)
     return v

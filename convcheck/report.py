@@ -67,6 +67,16 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _built_table(built: dict) -> str:
+    """Where a run's cold time went: what it built, per kind (a warm run builds nothing)."""
+    rows = []
+    for kind, entries in built.items():
+        slowest = max(entries, key=entries.get)
+        rows.append([kind, str(len(entries)), f"{sum(entries.values()):.0f}",
+                     f"{slowest} {entries[slowest]:.0f}s"])
+    return _table("Built this run (seconds)", ["kind", "built", "seconds", "slowest"], rows)
+
+
 def _group(records: list[dict], check: str) -> dict:
     """(model, framework, target) -> list of measured dicts over seeds (and their verdicts)."""
     groups = defaultdict(list)
@@ -89,6 +99,8 @@ def summary(records: list[dict], info: dict) -> str:
         out += ["Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), ""]
     if info.get("data"):
         out += ["Data: " + "; ".join(info["data"]), ""]
+    if info.get("built"):
+        out += [_built_table(info["built"])]
 
     rows = []
     for (model, fw, target), rs in _group(records, "accuracy_preserved").items():
@@ -282,13 +294,16 @@ def _status(rs: list[dict]) -> str:
     return "pass" if not failed else f"FAIL ({failed})"
 
 
-def write_summary(run_dir: Path, partial: str | None = None, collected: int | None = None
-                  ) -> Path:
-    """summary.md from the run's records; `partial`: why the run stopped early (kept in
-    run.json, so a summary rebuilt later says it too)."""
+def write_summary(run_dir: Path, partial: str | None = None, collected: int | None = None,
+                  built: dict | None = None) -> Path:
+    """summary.md from the run's records; `partial`: why the run stopped early, `built`: the
+    seconds of each cache entry this run built, {kind: {entry: seconds}} (both kept in
+    run.json, so a summary rebuilt later says them too)."""
     info = json.loads((run_dir / RUN_INFO).read_text()) if (run_dir / RUN_INFO).exists() else {}
-    if partial is not None or collected is not None:
+    if partial is not None or collected is not None or built:
         info |= {"partial": partial, "collected": collected}
+        if built:
+            info["built"] = built
         (run_dir / RUN_INFO).write_text(json.dumps(info, indent=1, default=str))
     path = run_dir / SUMMARY
     path.write_text(summary(read_records(run_dir), info))

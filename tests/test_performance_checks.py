@@ -145,3 +145,15 @@ def test_tables_iii_and_iv():
     assert "### Table IV — size on disk (MB, every file of the artifact)" in text
     assert "| lenet5 | keras | onnx | 0.536 | 0.251 | 0.468 | FAIL (1) |" in text
     assert "| lenet5 | pytorch | onnx | 0.250 (0.000) | 0.261 (0.000) | 1.044 (0.000) | pass |" in text
+
+
+def test_onnxruntime_session_config_reaches_the_session(good_conversion):
+    from convcheck.predictors import OrtPredictor
+
+    path = good_conversion("lenet5", "pytorch").path
+    off = OrtPredictor.load(path, {"session.intra_op.allow_spinning": "0"})
+    opts = off.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    default = OrtPredictor.load(path).session.get_session_options()
+    with pytest.raises(Exception, match="allow_spinning"):  # unset: onnxruntime's default
+        default.get_session_config_entry("session.intra_op.allow_spinning")

@@ -189,3 +189,17 @@ def test_robustness_tables():
     assert "| lenet5 | keras | onnx | boundary, fgsm | +0.0500 (+0.0707) | pass |" in text
     assert "| lenet5 | keras | 0 | fgsm | 100 | 0 | 30.0 | L2 3.5, L-inf 0.15 | 2.0 | pass |" in text
     assert "| lenet5 | keras | 1 | genetic | 30 | 1 | 90.0 | 4.0 % of words | – | pass |" in text
+
+
+def test_summary_says_where_the_cold_time_went_and_keeps_it_in_run_info(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"run": "r", "profile": "smoke"}))
+    built = {"trainings": {"lenet5-pytorch-s0-smoke": 9.6, "vgg16-keras-s0-smoke": 377.8},
+             "conversions": {"lenet5-pytorch-s0-smoke.onnx": 8.7}}
+    text = write_summary(tmp_path, collected=3, built=built).read_text()
+    assert "| trainings | 2 | 387 | vgg16-keras-s0-smoke 378s |" in text
+    assert "| conversions | 1 | 9 | lenet5-pytorch-s0-smoke.onnx 9s |" in text
+    assert json.loads((tmp_path / "run.json").read_text())["built"] == built
+    # A rebuilt summary (python -m convcheck.report RUN) still has it; a warm run has none.
+    assert "Built this run" in write_summary(tmp_path).read_text()
+    (tmp_path / "run.json").write_text(json.dumps({"run": "r"}))
+    assert "Built this run" not in write_summary(tmp_path, collected=3, built={}).read_text()
