@@ -183,10 +183,10 @@ def _performance_tables(records: list[dict]) -> list[str]:
                 _status(speed[model, fw, target]) if m else "–"]
         rows.append(row)
     if rows:
-        batch = next((r["measured"]["samples"] for r in records
-                      if r["check"] == "time_inference_batch"), "?")
+        batch = next((f"batch of {r['measured']['samples']}" for r in records
+                      if r["check"] == "time_inference_batch"), "a fixed batch")
         out.append(_table(
-            f"Table III — load and inference time (ms; median per run, batch of {batch} and "
+            f"Table III — load and inference time (ms; median per run, {batch} and "
             f"the whole test set)",
             ["model", "framework", "target", "load original", "load converted",
              "batch original", "batch converted", "test set original", "test set converted",
