@@ -34,6 +34,12 @@ class Verdict:
     def failed_metrics(self) -> set[str]:
         return set(self.failed)
 
+    def without(self, metrics) -> "Verdict":
+        """The verdict with the failures of `metrics` left out (kept as measured figures)."""
+        kept = [(m, f) for m, f in zip(self.failed, self.failures) if m not in set(metrics)]
+        self.failed, self.failures = [m for m, _ in kept], [f for _, f in kept]
+        return self
+
     def fail(self, metric: str, detail: str) -> None:
         """Record a failure of `metric`: '<case>: <metric> <detail>', e.g. detail
         '= 3e-4 > 1e-4 (default)'. Every failure goes through here, so the metrics that failed

@@ -43,9 +43,7 @@ def equivalence(original, converted, x: np.ndarray, case_id: str,
                                                      "shape_converted": got.shape})
         v.fail("output_shape", f"= {got.shape}, expected {ref.shape}")
         return [v], ref, got
-    outputs = checks.output_equivalence(case_id, ref, got, tol)
-    outputs.failures = [f for f in outputs.failures
-                        if not f.startswith(tuple(f"{case_id}: {m} = " for m in AGGREGATES))]
+    outputs = checks.output_equivalence(case_id, ref, got, tol).without(AGGREGATES)
     return [checks.outputs_finite(case_id, got), outputs,
             checks.label_agreement(case_id, ref, got, tol, near_boundary=True)], ref, got
 
@@ -220,5 +218,7 @@ def verdict(case_id: str, stats: Stats, failure: PropertyFailed | None) -> check
                                                  for k, x in vv.measured.items()}}
         for vv in ce.verdicts:
             v.tolerances |= vv.tolerances
+        # the counterexample's failures, then the line that names the counterexample
+        v.failed = [m for vv in ce.verdicts for m in vv.failed] + ["counterexample"]
         v.failures = list(failure.summary)
     return v

@@ -433,3 +433,13 @@ def test_a_comparison_over_no_example_fails():
                           "5 left (3 within decision_margin 2e-05 of the boundary, 2 whose clean "
                           "seed the original misclassifies)"]
     assert v.failed_metrics() == {"success_rate_delta"}
+
+
+def test_failures_carry_their_metric_and_can_be_left_out_by_it():
+    v = checks.Verdict("c", "output_equivalence", {})
+    v.limit("abs_max", 0.5, fake_tol())
+    v.fail("abs_mean", "= 0.2 > 0.1 (default)")
+    assert v.failed == ["abs_max", "abs_mean"] and v.failed_metrics() == {"abs_max", "abs_mean"}
+    assert v.failures[1] == "c: abs_mean = 0.2 > 0.1 (default)"
+    assert v.without(["abs_mean"]).failures == [v.failures[0]] and v.failed == ["abs_max"]
+    assert v.without(["abs_max"]).passed and v.failed == []
