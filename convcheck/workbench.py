@@ -189,14 +189,14 @@ class Workbench:
         """(cache entry or None for a file the team gives, its key's parts, its entries'
         stem) of an original: what building it and planning the run both need."""
         src = spec.sources[framework]
-        if src.kind == "file":
-            path = Path(src.ref)
+        if src.kind != "build":  # given: no seed, no training
             stem = f"{spec.name}-{framework}-{self.profile.name}{self._data_tag(self.dataset(spec))}"
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            return None, {"model": spec.name, "framework": framework, "file": str(path),
-                          "sha256": _source_digest(*files)}, stem
-        if src.kind != "build":
-            stem = f"{spec.name}-{framework}-{self.profile.name}{self._data_tag(self.dataset(spec))}"
+            if src.kind == "file":
+                path = Path(src.ref)
+                files = (sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir()
+                         else [path])
+                return None, {"model": spec.name, "framework": framework, "file": str(path),
+                              "sha256": _source_digest(*files)}, stem
             return (self.cache_dir / "models" / f"{spec.name}-{framework}-given",
                     {"model": spec.name, "framework": framework, "load": src.ref,
                      "versions": self.versions, "code": _source_digest(_callable_file(src.ref))},
