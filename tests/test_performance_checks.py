@@ -69,11 +69,10 @@ def test_median_interval_is_distribution_free():
     assert (lo, hi) == (1.0, 1.0)
 
 
-def test_paired_rounds_interleave_and_alternate():
+def fake_clock():
+    """(calls, run, clock): run(name, cost) makes a side that logs its name and advances the
+    clock by cost seconds."""
     calls, t = [], [0.0]
-
-    def clock():
-        return t[0]
 
     def run(name, cost):
         def fn():
@@ -81,6 +80,11 @@ def test_paired_rounds_interleave_and_alternate():
             t[0] += cost
         return fn
 
+    return calls, run, lambda: t[0]
+
+
+def test_paired_rounds_interleave_and_alternate():
+    calls, run, clock = fake_clock()
     p = timing.paired_rounds(run("o", 1.0), run("c", 3.0), min_pairs=4, max_pairs=10,
                              budget_s=10.0, clock=clock)
     assert calls[:2] == ["o", "c"]  # warm-up
@@ -93,16 +97,9 @@ def test_paired_rounds_interleave_and_alternate():
 
 
 def test_a_side_faster_than_a_round_is_called_several_times_and_timed_per_call():
-    calls, t = [], [0.0]
-
-    def run(name, cost):
-        def fn():
-            calls.append(name)
-            t[0] += cost
-        return fn
-
+    calls, run, clock = fake_clock()
     p = timing.paired_rounds(run("o", 0.004), run("c", 0.03), min_pairs=2, max_pairs=2,
-                             budget_s=0, min_round_s=0.02, clock=lambda: t[0])
+                             budget_s=0, min_round_s=0.02, clock=clock)
     assert p.calls == (5, 1)  # 5 x 4 ms reach 20 ms; 30 ms does alone
     assert calls[2:] == ["o"] * 5 + ["c"] + ["c"] + ["o"] * 5
     assert p.original_s == pytest.approx((0.004, 0.004)) and p.ratios == pytest.approx([7.5, 7.5])
