@@ -44,11 +44,14 @@ class AttackError(RuntimeError):
     """An attack could not be run as configured (bad parameters, too few usable samples)."""
 
 
-def why_not(attack: str, spec) -> str | None:
+def why_not(attack: str, spec, labelled: bool = True) -> str | None:
     """Why `attack` cannot run on `spec`'s model (None: it can); worded to follow the attack's
-    name ("fgsm: needs ...")."""
+    name ("fgsm: needs ..."). labelled: whether the model's evaluation data has labels."""
     if not spec.task.classification:
         return f"needs a classifier; {spec.name} is a {spec.task.kind} model (attacks fool classifiers)"
+    if not labelled:
+        return (f"needs labels: it attacks samples the original classifies correctly, and "
+                f"{spec.name}'s evaluation data has no labels (no y)")
     if ATTACKS[attack] == "image":
         if not spec.input.is_image:
             return (f"needs an image input (input.layout nhwc or nchw, 3 dimensions); "
@@ -64,8 +67,8 @@ def why_not(attack: str, spec) -> str | None:
     return None
 
 
-def attacks_for(spec) -> tuple[str, ...]:
-    return tuple(a for a in ATTACKS if why_not(a, spec) is None)
+def attacks_for(spec, labelled: bool = True) -> tuple[str, ...]:
+    return tuple(a for a in ATTACKS if why_not(a, spec, labelled) is None)
 
 
 @dataclass

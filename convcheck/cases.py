@@ -104,6 +104,7 @@ def conversion_cases(models, targets, seeds) -> list[Case]:
             for s in _seeds(MODELS.get(m), f, seeds)]
 
 
-def with_attacks(cases: list[Case]) -> list[Case]:
-    """Each case once per attack that applies to its model (convcheck.attacks)."""
-    return [replace(c, attack=a) for c in cases for a in attacks_for(c.spec)]
+def with_attacks(cases: list[Case], labelled=lambda spec: True) -> list[Case]:
+    """Each case once per attack that applies to its model (convcheck.attacks);
+    labelled(spec): whether the model's evaluation data has labels."""
+    return [replace(c, attack=a) for c in cases for a in attacks_for(c.spec, labelled(c.spec))]

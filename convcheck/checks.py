@@ -69,6 +69,16 @@ class Measurement:
     measured: dict
 
 
+@dataclass(frozen=True)
+class BuildFailed:
+    """A build (an original, a conversion, an adversarial set) that failed, as its owning test
+    gets it (test_original_answers, test_converts, test_attack_effective): that test fails in
+    its own call with the builder's message; the other tests that need the build skip."""
+    kind: str  # "original", "conversion" or "attack"
+    case_id: str
+    message: str
+
+
 def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
                        check: str = "output_equivalence") -> Verdict:
     """Absolute and relative error of the last layer (eq. 1, 2) and a ptol-style budget."""
@@ -119,6 +129,10 @@ def label_agreement(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,
     if near_boundary:
         measured["n_boundary"] = len(ref) - len(keep)
     v = Verdict(case_id, "label_disagreement", measured)
+    if not len(keep) and not near_boundary:  # a drawn batch may leave none: its run judges that
+        v.tolerances["label_disagreement"] = tol("label_disagreement")[0]
+        v.fail("label_disagreement", f"= nan: no sample to compare (0 of {len(ref)})")
+        return v
     v.limit("label_disagreement", share, tol,
             where=f"{len(idx)} of {len(keep)} samples, first {idx[:5].tolist()}"
                   f"{_boundary_note(len(ref) - len(keep), len(ref), tol)}")

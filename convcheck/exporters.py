@@ -29,12 +29,30 @@ def load_original_model(spec, framework: str, source: Path):
     return load_original(spec, framework, source).model
 
 
+def why_not(exporter: str, source) -> str | None:
+    """Why a built-in exporter cannot take a declared source (a spec.Source), known before
+    converting; None where it can. Worded to follow the exporter's name."""
+    if exporter == "dynamo" and source.kind == "file" and Path(source.ref).suffix != ".pt2":
+        return (f"(torch.export) cannot take a TorchScript module, and {source.ref} is a "
+                f"TorchScript file")
+    return None
+
+
 def torch_to_onnx(spec, framework: str, source: Path, options: dict, path: Path) -> None:
     import torch
 
     model = load_original_model(spec, "pytorch", source)
     example = torch.from_numpy(_example(spec, "pytorch"))
     dynamo = options["exporter"] == "dynamo"
+    if dynamo and isinstance(model, torch.jit.ScriptModule):  # e.g. from a load callable
+        raise RuntimeError(
+            f"{spec.name}: the dynamo exporter (torch.export) cannot take a TorchScript module "
+            f"({type(model).__name__}); convert it with the torchscript exporter (target "
+            f"onnx-legacy), or give the original as an nn.Module")
+    if not dynamo and isinstance(model, torch.fx.GraphModule):
+        # a torch.export program's module() refuses the legacy exporter's train(False); its
+        # trace is the same computation as a ScriptModule, which the legacy exporter takes
+        model = torch.jit.trace(model, example)
     torch.onnx.export(
         model, (example,), str(path), dynamo=dynamo, opset_version=options.get("opset"),
         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],

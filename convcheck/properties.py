@@ -74,6 +74,8 @@ class Stats:
     worst: dict = field(default_factory=dict)  # metric -> largest value over the examples
     worst_batch: str = ""  # repr of the batch that gave the largest abs_max
     seconds: float = 0.0
+    label_batches: int = 0  # batches whose labels were compared (judged or left out)
+    labels_compared: int = 0  # samples outside decision_margin whose labels were compared
 
     def add(self, recipes, verdicts) -> None:
         self.examples += 1
@@ -81,6 +83,9 @@ class Stats:
         self.kinds.update(r.kind for r in recipes)
         self.batch_sizes[len(recipes)] += 1
         for v in verdicts:
+            if v.check == "label_disagreement":
+                self.label_batches += 1
+                self.labels_compared += int(v.measured["n_samples"])
             for k in ("abs_max", "rel_max", "ptol_fraction", "label_disagreement", "nonfinite"):
                 if k in v.measured:
                     value = float(v.measured[k])
@@ -96,6 +101,7 @@ class Stats:
                 "batch_sizes": dict(sorted(self.batch_sizes.items())),
                 **{f"worst_{k}": v for k, v in self.worst.items()},
                 "worst_batch": self.worst_batch,
+                "labels_compared": self.labels_compared,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -221,4 +227,11 @@ def verdict(case_id: str, stats: Stats, failure: PropertyFailed | None) -> check
         # the counterexample's failures, then the line that names the counterexample
         v.failed = [m for vv in ce.verdicts for m in vv.failed] + ["counterexample"]
         v.failures = list(failure.summary)
+    elif stats.label_batches and not stats.labels_compared:
+        # label agreement over zero samples would pass having compared nothing
+        v.tolerances["labels_compared"] = 1
+        v.fail("labels_compared", f"= 0 < 1: every one of the {stats.samples} drawn samples lay "
+                                  f"within decision_margin of the original's decision boundary, "
+                                  f"so no label was compared (lower decision_margin, or draw "
+                                  f"inputs the model decides)")
     return v

@@ -53,7 +53,7 @@ class Original:
 
     spec: ModelSpec
     framework: str
-    seed: int
+    seed: int | None  # None: a given original (load, file), one instance
     entry: Path  # its cache directory; conversions are cached beside it
     predictor: object
     cache_parts: dict
@@ -154,6 +154,11 @@ class Workbench:
                 spec, self.data_dir, self.cache_dir, n_train=sizes["n_train"],
                 n_test=sizes["n_test"])
         return self._datasets[name]
+
+    def labelled(self, spec: ModelSpec) -> bool:
+        """Whether the model's evaluation data has labels (checks and attacks that need them
+        skip without)."""
+        return self.dataset(spec).y_test is not None
 
     def test_set(self, spec: ModelSpec, framework: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The held-out inputs in the framework's layout, and their labels (None: unlabelled)."""
@@ -388,7 +393,9 @@ class Workbench:
             self.log(f"attacking {original.id} with {attack} ({params})")
             x, y = self.test_set(original.spec, original.framework)
             adv = attacks.make(attack, original, x, y, self.outputs(original), params,
-                               seed=original.seed,
+                               # a given original (load, file) is one instance, with no
+                               # training seed: its attacks draw from seed 0
+                               seed=0 if original.seed is None else original.seed,
                                neighbours=lambda: self.neighbours(original.spec.dataset),
                                log=self.log)
             adv.save(tmp)

@@ -17,7 +17,7 @@ import pytest
 from convcheck import config, registry
 from convcheck.config import (MATCH_KEYS, TOLERANCE_KEYS, ConfigError, HyperParams, get_profile,
                               load_profiles, load_targets, load_tolerances, select_targets)
-from convcheck.plugin.options import _check_profile
+from convcheck.plugin.options import _check_profile, check_attack_sizes
 from convcheck.project import DEFAULTS
 from minimal_profile import ATTACK_TABLES, minimal_profile
 from models import FRAMEWORKS, ZOO
@@ -846,8 +846,10 @@ def test_genetic_texts_longer_than_the_model_takes_are_a_start_up_error(tmp_path
     p = _startup_profile(tmp_path, "max_words = 100", "max_words = 201")  # loads: no model known
     with pytest.raises(ConfigError, match=r"profile 'p': attack\.genetic\.max_words 201 exceeds "
                                           r"model lstm's sequence length 200"):
-        _check_profile(p, tuple(ZOO))
-    _check_profile(p, ("lenet5",))  # no text model selected
+        check_attack_sizes(p, tuple(ZOO))
+    check_attack_sizes(p, ("lenet5",))  # no text model selected
+    # on unlabelled data the attack does not run, and its size is not checked
+    check_attack_sizes(p, tuple(ZOO), labelled=lambda spec: False)
     _check_profile(_startup_profile(tmp_path, "max_words = 100", "max_words = 200"), tuple(ZOO))
 
 

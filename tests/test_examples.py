@@ -148,3 +148,49 @@ def test_wrong_shipped_onnx_is_caught(tmp_path):
     kind, msg = run["results"][f"test_output_equivalence[{case}]"]
     assert kind == "failure" and "abs_max" in msg and case in msg, msg
     passed(run, f"test_size[{case}]")
+
+
+def _faulty_copy(project: Path) -> None:
+    """A faulty copy of the shipped ONNX beside it (class 3's classifier row scaled by 1.05),
+    declared as a second shipped artifact: the good file must pass, the faulty one fail."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(project / "net.onnx")
+    for init in model.graph.initializer:
+        if init.name == "8.weight":
+            w = numpy_helper.to_array(init).copy()
+            w[3] *= 1.05
+            init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(model, project / "net-faulty.onnx")
+    toml = project / "convcheck.toml"
+    toml.write_text(toml.read_text().replace('artifacts = { shipped = "net.onnx" }',
+                                             'artifacts = { shipped = "net.onnx", '
+                                             'faulty = "net-faulty.onnx" }'))
+
+
+def test_torchscript_image_classifier_with_shipped_onnx(tmp_path):
+    """A MobileNet-style CNN the team saved as TorchScript, with the ONNX file it ships: FGSM
+    and Boundary attack it; the dynamo exporter, which cannot take TorchScript, is said to
+    before converting (no setup error); a faulty shipped copy fails, naming its metric."""
+    run = run_example("torchscript-image", tmp_path, setup=_faulty_copy)
+    res = run["results"]
+    assert not [t for t, (k, _) in res.items() if k == "error"], run["out"][-4000:]
+    m = "digits-mobilenet-pytorch"
+    passed(run, f"test_original_answers[{m}]", f"test_accuracy_above_floor[{m}]",
+           f"test_attack_effective[{m}-fgsm]", f"test_attack_effective[{m}-boundary]",
+           *(f"{t}[{m}-{target}]" for target in ("shipped", "onnx-legacy") for t in (
+               "test_converts", "test_output_equivalence", "test_label_agreement",
+               "test_accuracy_preserved", "test_size", "test_equivalence_property",
+               "test_speed_ratio")),
+           *(f"{t}[{m}-{target}-{a}]" for target in ("shipped", "onnx-legacy")
+             for a in ("fgsm", "boundary") for t in (
+               "test_success_rate_preserved", "test_adversarial_agreement")))
+    skipped_because(run, f"test_converts[{m}-onnx]", "dynamo exporter", "TorchScript",
+                    "target onnx-legacy")
+    skipped_because(run, f"test_output_equivalence[{m}-coreml-mlprogram-fp32]", "needs macos")
+    passed(run, f"test_converts[{m}-coreml-mlprogram-fp32]")
+    kind, msg = res[f"test_output_equivalence[{m}-faulty]"]
+    assert kind == "failure" and "abs_max" in msg, (kind, msg[:1000])
+    assert run["returncode"] == 1, run["out"][-3000:]

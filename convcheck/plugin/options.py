@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from convcheck import cases, frameworks, project
-from convcheck.attacks import attacks_for
+from convcheck.attacks import attacks_for, why_not
 from convcheck.config import (ConfigError, check_implied_bounds, load_expected_failures,
                               load_profiles, load_targets, load_tolerances, select_targets)
 from convcheck.plugin import OPTIONS, option_source
@@ -248,7 +248,14 @@ def _check_profile(profile, models) -> None:
             if profile.fgsm_eps(spec.dataset) is None:
                 raise ConfigError(f"profile {profile.name!r}: attack.fgsm.eps has no entry for "
                                   f"data set {spec.dataset!r} (model {m}) and no default")
-        if spec.input.vocab_size and spec.task.classification:
+
+
+def check_attack_sizes(profile, models, labelled=lambda spec: True) -> None:
+    """attack.genetic.max_words against each model's sequence length, where the attack will
+    run: called once the data is loaded (plugin.session), since it runs on labelled data only."""
+    for m in models:
+        spec = MODELS.get(m)
+        if why_not("genetic", spec, labelled(spec)) is None:
             g = profile.attack("genetic")
             if g["max_words"] > spec.input_shape[0]:
                 raise ConfigError(f"profile {profile.name!r}: attack.genetic.max_words "

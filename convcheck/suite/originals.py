@@ -1,8 +1,20 @@
 """Sanity of the trained originals: later equivalence checks never run on untrained models."""
+import pytest
+
 from convcheck import checks
 from convcheck.suite._applies import labelled
 
-__all__ = ["test_accuracy_above_floor"]
+__all__ = ["test_original_answers", "test_accuracy_above_floor"]
+
+
+def test_original_answers(original, bench):
+    """The original trained or loaded, and answers the whole evaluation set with the declared
+    task's output shape. A failure here is the one failure of its root cause: every other test
+    of the original (its conversions, its attacks) skips naming this test."""
+    if isinstance(original, checks.BuildFailed):
+        pytest.fail(original.message, pytrace=False)
+    out = bench.outputs(original)
+    assert len(out) > 0, f"{original.id}: no evaluation sample"
 
 
 def test_accuracy_above_floor(original, bench, tol, expect):

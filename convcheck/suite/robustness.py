@@ -23,6 +23,8 @@ __all__ = ["test_attack_effective", "test_success_rate_preserved", "test_adversa
 
 def test_attack_effective(attacked_original, bench, adversarial, tol, expect):
     """The attack ran, and fools the original often enough for a comparison to mean something."""
+    if isinstance(attacked_original, checks.BuildFailed):  # the attack could not run: its message
+        pytest.fail(attacked_original.message, pytrace=False)
     o, attack = attacked_original.model, attacked_original.attack
     adv = adversarial(o, attack)
     _, out = bench.adversarial_outputs(o, attack)
@@ -63,7 +65,8 @@ def test_robustness_indicator(robust_converted, bench, adversarial, tol, expect,
     attacks' success_rate_delta bounds, so a bound on R is off (inf) unless set below that
     mean (tolerances.toml); while off, R is recorded for Table VII and the test says so."""
     converted, rates = robust_converted, {}
-    for attack in attacks_for(converted.original.spec):
+    spec = converted.original.spec
+    for attack in attacks_for(spec, bench.labelled(spec)):
         attacked = Attacked(converted, attack)
         rates[attack] = checks.adversarial_rates(*_outputs(bench, adversarial, attacked), tol(attacked))
     verdict = checks.robustness_indicator(converted.id, rates, tol(converted))
