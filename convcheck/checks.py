@@ -227,7 +227,7 @@ def speed_ratio(case_id: str, pairs: dict, tol: Lookup) -> Verdict:
         m = p.as_dict()
         measured |= {f"{key}_{k}": x for k, x in m.items()}
         v.limit(f"{key}_ratio_low", m["ratio_low"], tol, key="speed_ratio",
-                where=f"the lower end of the {m['confidence']:.0%} interval of the median "
+                where=f"the lower end of the {m['confidence']:.1%} interval of the median "
                       f"ratio {m['ratio']:.3g} ({m['ratio_low']:.3g}-{m['ratio_high']:.3g}) over "
                       f"{m['pairs']} interleaved pairs; median original "
                       f"{m['original_s'] * 1e3:.3f} ms, converted {m['converted_s'] * 1e3:.3f} "

@@ -509,9 +509,11 @@ class ExpectedFailure:
             parts.append(f"{self.metric} in [{lo}, {hi}]")
         return " and ".join(parts)
 
-    def explains(self, text: str, measured: dict | None) -> str | None:
-        """None if a failure with this text (and, from a verdict, these figures) is the one
-        expected; else what differs."""
+    def explains(self, text: str, measured: dict | None,
+                 failed: set | None = None) -> str | None:
+        """None if a failure with this text (and, from a verdict, these figures and failed
+        metrics) is the one expected; else what differs. With `metric`, the verdict must have
+        failed on that metric, not only measured it."""
         import re
 
         if self.failure is not None and not re.search(self.failure, text):
@@ -521,6 +523,10 @@ class ExpectedFailure:
             if measured is None or self.metric not in measured:
                 return (f"the failure measured no {self.metric} (not a verdict of a check that "
                         f"measures it): {text.strip()[:300]}")
+            if failed is not None and self.metric not in failed:
+                return (f"the failure is not on {self.metric} (failed: "
+                        f"{', '.join(sorted(failed)) or 'none'}; {self.metric} = "
+                        f"{measured[self.metric]!r} within its bound): {text.strip()[:300]}")
             value = measured[self.metric]
             try:
                 value = float(value)

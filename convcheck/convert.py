@@ -119,11 +119,20 @@ def _weight_elements(spec) -> dict[str, int]:
     return counts
 
 
+def _project_root() -> str | None:
+    """The root of the project whose settings this process runs under (None: none)."""
+    from convcheck.project import active
+
+    project = active()
+    return str(project.root) if project.configured else None
+
+
 def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -> Path:
     """Convert the model saved at `source` into `out_dir`; returns the artifact's path."""
     job = {"model": spec.name, "spec": spec.declaration, "framework": framework,
            "source": str(source), "format": target.format, "options": target.options[framework],
-           "out_dir": str(out_dir), "sys_path": [p for p in sys.path if p]}
+           "out_dir": str(out_dir), "sys_path": [p for p in sys.path if p],
+           "project": _project_root()}
     cmd = [sys.executable, "-m", "convcheck.convert", json.dumps(job)]
     what = f"{target.name} conversion of {spec.name}-{framework} ({target.options[framework]})"
     try:
@@ -150,6 +159,14 @@ def _child(job: dict) -> None:
     for p in reversed(job["sys_path"]):  # the project's modules import as in the parent
         if p not in sys.path:
             sys.path.insert(0, p)
+    if job.get("project"):
+        # The project's model modules, imported as at the parent's start-up: a register_*
+        # call in them (an exporter, a runtime, a data set) is in force here too.
+        from convcheck.project import activate, discover, load_models
+
+        project = discover(Path(job["project"]))
+        activate(project)
+        load_models(project)
     spec, out_dir = from_declaration(job["model"], job["spec"]), Path(job["out_dir"])
     framework, options, source = job["framework"], job["options"], Path(job["source"])
     path = out_dir / artifact_file_for(job["format"], options)

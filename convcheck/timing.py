@@ -49,8 +49,10 @@ class Pairs:
 
     def as_dict(self, confidence: float = CONFIDENCE) -> dict:
         lo, hi = self.interval(confidence)
+        # the coverage the interval really has: (min, max) of 5 pairs covers 94 %, not 95 %
         return {"ratio": self.median(), "ratio_low": lo, "ratio_high": hi, "pairs": self.n,
-                "confidence": confidence,
+                "confidence": interval_coverage(self.n, confidence),
+                "confidence_asked": confidence,
                 "original_s": float(np.median(self.original_s)),
                 "converted_s": float(np.median(self.converted_s)),
                 "calls_per_round": list(self.calls),
@@ -66,10 +68,22 @@ def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, floa
     n = len(x)
     if n == 0:
         return float("nan"), float("nan")
+    k = _rank(n, confidence)
+    return float(x[k - 1]), float(x[n - k])
+
+
+def _rank(n: int, confidence: float) -> int:
     # P(x_(k) <= median < x_(n+1-k)) = 1 - 2 P(B <= k - 1), B ~ binomial(n, 1/2)
     # ppf: the smallest j with P(B <= j) >= alpha/2, so P(B <= j-1) < alpha/2: k = j
-    k = max(int(binom.ppf((1 - confidence) / 2, n, 0.5)), 1)
-    return float(x[k - 1]), float(x[n - k])
+    return max(int(binom.ppf((1 - confidence) / 2, n, 0.5)), 1)
+
+
+def interval_coverage(n: int, confidence: float = CONFIDENCE) -> float:
+    """The probability that median_interval's interval over n values covers the median: at
+    least `confidence` when n allows it, else the (smaller) coverage of (min, max)."""
+    if n < 2:
+        return 0.0
+    return float(1 - 2 * binom.cdf(_rank(n, confidence) - 1, n, 0.5))
 
 
 def _load() -> float:

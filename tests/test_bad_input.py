@@ -230,10 +230,32 @@ def test_expected_failure_matching_no_test(tmp_path):
     out = refused("test_xf.py", cwd=proj)
     assert ("xf.toml: xfail[4]: case = 'divergnce-same' matches no case of test_divergence; "
             "closest: divergence-same") in out, out
-    # A narrowed run (-k) cannot tell a typo from a deselection: it says so and runs.
-    proc = pytest_run("test_xf.py", "-k", "same", cwd=proj)
+    # Checked against the whole collection: a -k run refuses it too (CI narrows its runs).
+    out = refused("test_xf.py", "-k", "same", cwd=proj)
+    assert "case = 'divergnce-same' matches no case of test_divergence" in out, out
+    # Node ids leave the other cases uncollected: the run goes on and says what it left.
+    proc = pytest_run("test_xf.py::test_divergence[divergence-same]", cwd=proj)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "xfail[4] (case 'divergnce-same', test 'test_divergence') matched no test" in proc.stdout
+
+
+def test_expected_failure_whose_test_pattern_matches_nothing(tmp_path):
+    proj = project(tmp_path, 'expected_failures = "xf.toml"', **{"xf.toml": (
+        '[[xfail]]\ncase = "digits-mlp-*"\ntest = "test_output_equivalance"\nreason = "typo"\n'
+        'measured = "abs_max 0.18"\nexpect = { metric = "abs_max", min = 0.15, max = 0.21 }\n')})
+    out = refused(cwd=proj)
+    assert "xf.toml: xfail[0]: test = 'test_output_equivalance' matches no test" in out, out
+
+
+def test_expected_failure_on_a_model_outside_the_selection_is_still_checked(tmp_path):
+    """--convcheck-models narrows the run, not the check: a case of a declared model that is not
+    selected exists; a misspelt one does not."""
+    good = ('[[xfail]]\ncase = "digits-mlp-pytorch-shipped-onnx"\ntest = "test_size"\n'
+            'reason = "r"\nmeasured = "m"\nexpect = { failure = "x" }\n')
+    proj = project(tmp_path, 'expected_failures = "xf.toml"', **{"xf.toml": good.replace(
+        "digits-mlp-pytorch-shipped-onnx", "digits-mlp-pytorch-shiped-onnx")})
+    out = refused(cwd=proj)
+    assert "closest: digits-mlp-pytorch-shipped-onnx" in out, out
 
 
 def test_expected_failure_without_expectation(tmp_path):

@@ -194,3 +194,21 @@ def test_torchscript_image_classifier_with_shipped_onnx(tmp_path):
     kind, msg = res[f"test_output_equivalence[{m}-faulty]"]
     assert kind == "failure" and "abs_max" in msg, (kind, msg[:1000])
     assert run["returncode"] == 1, run["out"][-3000:]
+
+
+def test_project_registering_its_own_exporter_runtime_and_data_set(tmp_path):
+    """A register_* call in a module the project's settings name is in force in the child
+    that converts too: the team's exporter writes its own format, the team's runtime
+    (onnx.reference) runs it, on the team's registered data set."""
+    run = run_example("own-registries", tmp_path)
+    assert run["returncode"] == 0, run["out"][-4000:]
+    case = "wine-mlp-pytorch-reference"
+    passed(run, "test_original_answers[wine-mlp-pytorch]",
+           "test_accuracy_above_floor[wine-mlp-pytorch]",
+           *(f"{t}[{c}]" for c in (case, "wine-mlp-pytorch-onnx-legacy") for t in (
+               "test_converts", "test_output_equivalence", "test_label_agreement",
+               "test_accuracy_preserved", "test_equivalence_property")))
+    m = measured(run, case, "output_equivalence")
+    assert 0 <= m["abs_max"] < 1e-5, m
+    data = {r["data"]["source"] for r in run["records"] if "data" in r}
+    assert data == {"scikit-learn load_wine"}, data

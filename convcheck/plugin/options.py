@@ -99,6 +99,7 @@ def pytest_configure(config):
             problems.add(f"a shipped artifact is named {clash[0]!r}, like a conversion target: "
                          f"name the artifact apart (e.g. 'shipped-{clash[0]}')")
         all_targets = configured | shipped
+        config.convcheck_all_targets = all_targets  # expected failures are checked against all
         targets, where = option_source(config, "targets")
         config.convcheck_targets = problems.check(select_targets, targets, None, all_targets,
                                                   where=where)
