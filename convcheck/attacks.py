@@ -61,9 +61,6 @@ def why_not(attack: str, spec, labelled: bool = True) -> str | None:
     elif spec.input.layout != "tokens" or spec.input.vocab_size is None:
         return (f"substitutes words: needs token input with input.vocab_size; "
                 f"{spec.name}'s input is {spec.input.layout}")
-    elif (spec.input.pad_id, spec.input.oov_id) != (0, 1):
-        return (f"reads id 0 as padding and 1 as out-of-vocabulary; {spec.name} "
-                f"declares pad_id {spec.input.pad_id}, oov_id {spec.input.oov_id}")
     return None
 
 
@@ -282,8 +279,9 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
     else:
         gp, rng = genetic.GeneticParams(**params), np.random.default_rng(seed)
         table = neighbours()[:, :gp.neighbours]
-        results = in_chunks(lambda c: [genetic.attack(p.predict, x[i], int(y[i]), table, gp, rng)
-                                       for i in c])
+        special = (spec.input.pad_id, spec.input.oov_id)
+        results = in_chunks(lambda c: [genetic.attack(p.predict, x[i], int(y[i]), table, gp, rng,
+                                                      special) for i in c])
         x_adv = np.stack([r.x_adv for r in results])
         done = [r for r in results if r.success]
         info |= {"successes": len(done), "discarded": sum(r.discarded for r in results),

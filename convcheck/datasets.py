@@ -144,3 +144,12 @@ def _subsample(ds: Dataset, n_train, n_test) -> Dataset:
     sha = checksum(*(a for a in (xtr, ytr, xte, yte) if a is not None))
     prov = Provenance(ds.provenance.source, len(xtr), len(xte), sha, ds.provenance.dataset)
     return Dataset(ds.name, xtr, ytr, xte, yte, ds.num_classes, prov)
+
+
+def padding_side(x: np.ndarray, pad_id: int) -> str:
+    """Where a token data set's padding goes: "pre" when its sequences start with padding more
+    often than they end with it, else "post"."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] == 0:
+        return "pre"
+    return "pre" if (x[:, 0] == pad_id).sum() > (x[:, -1] == pad_id).sum() else "post"

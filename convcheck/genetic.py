@@ -22,7 +22,13 @@ import numpy as np
 
 from convcheck.data import OOV_ID, PAD_ID
 
-FIRST_WORD_ID = max(PAD_ID, OOV_ID) + 1  # ids below are padding and out-of-vocabulary
+FIRST_WORD_ID = max(PAD_ID, OOV_ID) + 1  # IMDb's: ids below are padding and out-of-vocabulary
+SPECIAL = (PAD_ID, OOV_ID)  # IMDb's padding and out-of-vocabulary ids; a model declares its own
+
+
+def is_word(x: np.ndarray, special=SPECIAL) -> np.ndarray:
+    """Which ids are words: neither padding nor out-of-vocabulary (`special`: their ids)."""
+    return ~np.isin(x, special)
 MAX_NEIGHBOURS = 32  # neighbours kept per word; an attack uses its first `neighbours`
 
 
@@ -41,17 +47,17 @@ class GeneticParams:
 
 
 def cooccurrence_vectors(sequences: np.ndarray, vocab_size: int, *, window: int = 4,
-                         dim: int = 64, seed: int = 0) -> np.ndarray:
+                         dim: int = 64, seed: int = 0, special=SPECIAL) -> np.ndarray:
     """Word vectors (vocab_size, dim) from token-id sequences: positive PMI of co-occurrence
     counts within `window` words, reduced by a truncated SVD (Levy & Goldberg 2014). Rows of
-    ids below FIRST_WORD_ID, and of words never seen, are zero."""
+    the `special` ids (padding, out-of-vocabulary), and of words never seen, are zero."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.linalg import svds
 
     rows, cols = [], []
     for k in range(1, window + 1):
         a, b = sequences[:, :-k].ravel(), sequences[:, k:].ravel()
-        keep = (a >= FIRST_WORD_ID) & (b >= FIRST_WORD_ID)
+        keep = is_word(a, special) & is_word(b, special)
         rows += [a[keep], b[keep]]
         cols += [b[keep], a[keep]]
     r, c = np.concatenate(rows), np.concatenate(cols)
@@ -68,7 +74,7 @@ def cooccurrence_vectors(sequences: np.ndarray, vocab_size: int, *, window: int 
     ppmi = coo_matrix((pmi[keep], (coo.row[keep], coo.col[keep])), shape=counts.shape).tocsr()
     u, s, _ = svds(ppmi, k=min(dim, vocab_size - 2), random_state=seed)
     vectors = (u * np.sqrt(s)).astype(np.float32)
-    vectors[:FIRST_WORD_ID] = 0
+    vectors[list(special)] = 0
     return vectors
 
 
@@ -108,16 +114,18 @@ class Outcome:
     generations: int
 
 
-def n_words(x: np.ndarray) -> int:
-    return int(np.count_nonzero(x != PAD_ID))
+def n_words(x: np.ndarray, pad_id: int = PAD_ID) -> int:
+    return int(np.count_nonzero(x != pad_id))
 
 
 def attack(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, label: int,
-           neighbours: np.ndarray, params: GeneticParams, rng: np.random.Generator) -> Outcome:
-    """Untargeted attack on one review (token ids, pre-padded): find a version the model labels
-    other than `label` by substituting words with their neighbours."""
-    words = n_words(x)
-    positions = np.flatnonzero((x >= FIRST_WORD_ID) & (neighbours[np.maximum(x, 0)] >= 0).any(axis=1))
+           neighbours: np.ndarray, params: GeneticParams, rng: np.random.Generator,
+           special=SPECIAL) -> Outcome:
+    """Untargeted attack on one review (token ids, padded on either side): find a version the
+    model labels other than `label` by substituting words with their neighbours. special:
+    the model's (padding, out-of-vocabulary) ids, never substituted."""
+    words = n_words(x, special[0])
+    positions = np.flatnonzero(is_word(x, special) & (neighbours[np.maximum(x, 0)] >= 0).any(axis=1))
     if len(positions) == 0:
         return Outcome(x.copy(), False, 0.0, False, 0, 0)
     queries = 0

@@ -35,8 +35,18 @@ AGGREGATES = ("abs_mean", "abs_p99", "rel_mean")
 
 def equivalence(original, converted, x: np.ndarray, case_id: str,
                 tol: checks.Lookup) -> tuple[list[checks.Verdict], np.ndarray, np.ndarray]:
-    """The property on one batch: verdicts (finite, output equivalence, labels) and both outputs."""
-    ref = np.asarray(original.predict(x), dtype=np.float32)
+    """The property on one batch: verdicts (finite, output equivalence, labels) and both outputs.
+    An original that fails on the batch is a declaration problem, not a conversion's: the one
+    verdict says the drawn input lies outside what the model takes."""
+    try:
+        ref = np.asarray(original.predict(x), dtype=np.float32)
+    except Exception as e:  # noqa: BLE001 -- any failure of the original, said as such
+        v = checks.Verdict(case_id, "input_domain", {"original_error": f"{type(e).__name__}: {e}"})
+        v.fail("input_domain", f"= outside: the original itself fails on this drawn batch "
+                               f"({type(e).__name__}: {str(e)[:200]}): the declared input "
+                               f"(shape, range, vocab_size, pad_id, padding) admits inputs the "
+                               f"model does not take; not a divergence of the conversion")
+        return [v], np.zeros((len(x), 0), np.float32), np.zeros((len(x), 0), np.float32)
     got = np.asarray(converted.predict(x), dtype=np.float32)
     if ref.shape != got.shape:
         v = checks.Verdict(case_id, "output_shape", {"shape_original": ref.shape,
@@ -121,7 +131,8 @@ class _Falsified(AssertionError):
 
 def run_property(original, converted, spec: ModelSpec, framework: str, case_id: str,
                  tol: checks.Lookup, *, max_batch: int, settings: Settings,
-                 save_dir: Path | None = None, loaders: tuple[str, str] | None = None) -> Stats:
+                 save_dir: Path | None = None, loaders: tuple[str, str] | None = None,
+                 padding: str | None = None) -> Stats:
     """Search for a batch (1..max_batch samples of `spec`'s domain, in `framework`'s layout) on
     which `converted` is not equivalent to `original`. Returns the Stats when none is found;
     raises PropertyFailed with the shrunk counterexample otherwise.
@@ -139,13 +150,13 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
     # Stop at the first failing batch and shrink it (one counterexample, one exception).
     settings = Settings(settings, report_multiple_bugs=False)
     stats, last = Stats(), {}
-    batch_strategy = strategies.batches(spec, max_batch)
+    batch_strategy = strategies.batches(spec, max_batch, padding)
 
     @settings
     @given(data=st.data())
     def equivalent_on_every_batch(data):
         recipes = data.draw(batch_strategy, label="batch")
-        x = strategies.render(recipes, spec, framework)
+        x = strategies.render(recipes, spec, framework, padding)
         note(f"{case_id}: batch of {len(recipes)}, input {x.dtype}{list(x.shape)}")
         verdicts, ref, got = equivalence(original, converted, x, case_id, tol)
         stats.add(recipes, verdicts)

@@ -37,6 +37,10 @@ class InputSpec:
     vocab_size: int | None = None  # tokens: ids 0..vocab_size-1
     pad_id: int = 0
     oov_id: int = 1
+    # tokens: where the padding goes, "pre" or "post" (None: what the data shows, see
+    # convcheck.datasets.padding_side), and whether an all-padding sequence is a valid input
+    padding: str | None = None
+    empty: bool = False
 
     @property
     def is_image(self) -> bool:
@@ -182,7 +186,8 @@ def import_callable(ref: str):
 
 _MODEL_KEYS = {"description", "input", "task", "data", "markers", "targets",
                "param_difference", "param_difference_reason", "extra", *FRAMEWORKS}
-_INPUT_KEYS = {"shape", "dtype", "layout", "range", "vocab_size", "pad_id", "oov_id"}
+_INPUT_KEYS = {"shape", "dtype", "layout", "range", "vocab_size", "pad_id", "oov_id", "padding",
+               "empty"}
 _TASK_KEYS = {"kind", "num_classes", "outputs", "output"}
 _DATA_KEYS = {"name", "npz", "loader"}
 _SOURCE_KEYS = {*SOURCE_KEYS, "layout", "artifacts"}
@@ -245,8 +250,19 @@ def parse_model(name: str, body: dict, origin: str, base: Path) -> ModelSpec:
     for k in ("pad_id", "oov_id"):
         if k in i and not (_int(i[k]) and 0 <= i[k] < (vocab or 2**31)):
             raise err(f"input.{k}", f"must be an id in 0..vocab_size-1, got {i[k]!r}")
+    for k in ("padding", "empty", "pad_id", "oov_id"):
+        if k in i and layout != "tokens":
+            raise err(f"input.{k}", f"only token inputs have it (layout {layout!r})")
+    padding = i.get("padding")
+    if padding is not None:
+        choice("input.padding", padding, ("pre", "post"))
+    if not isinstance(i.get("empty", False), bool):
+        raise err("input.empty", f"must be true or false, got {i['empty']!r}")
+    if i.get("pad_id", 0) == i.get("oov_id", 1):
+        raise err("input.oov_id", f"must differ from pad_id ({i.get('pad_id', 0)})")
     inp = InputSpec(tuple(shape), dtype, layout, tuple(float(v) for v in rng) if rng else None,
-                    vocab, i.get("pad_id", 0), i.get("oov_id", 1))
+                    vocab, i.get("pad_id", 0), i.get("oov_id", 1), padding,
+                    i.get("empty", False))
 
     t = table("task", body["task"], _TASK_KEYS)
     kind = choice("task.kind", t.get("kind", "classification"), TASKS)

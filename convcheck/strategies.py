@@ -15,10 +15,11 @@ in drawn proportions). A batch mixes kinds freely.
 
 Images are drawn in [0, 1] and scaled to the declared input.range.
 
-Token sequences (integer ids, the declared length): every length 0..length, pre-padded with
-PAD_ID like the IMDb tokenizer's output, the body made of OOV_ID only, one repeated id, the
-extreme ids, ids Hypothesis picks one by one (any id < vocab_size, PAD_ID included), or seeded
-random word ids.
+Token sequences (integer ids, the declared length and vocabulary, a TokenDomain): every length
+1..length (0 too where the model declares input.empty), padded with the declared pad_id on the
+declared side (input.padding, or the side its data shows), the body made of the declared oov_id
+only, one repeated id, the extreme ids, ids Hypothesis picks one by one (any id < vocab_size, the
+pad id included), or seeded random word ids.
 
 Features (any other input with a declared range): every element at the low or the high end,
 one constant, uniform noise in a drawn sub-range, or a few elements Hypothesis picks itself on
@@ -42,8 +43,38 @@ PIXELS = st.floats(0.0, 1.0, width=32)  # exactly representable in float32
 IMAGE_KINDS = ("black", "white", "constant", "sparse", "coarse", "noise", "patches", "mixture")
 TOKEN_KINDS = ("oov", "repeat", "extremes", "chosen", "random")
 FEATURE_KINDS = ("low", "high", "constant", "noise", "spikes")
-# Ids a body of kind "extremes" is made of: the smallest word id, OOV and the largest id.
-EXTREME_IDS = (OOV_ID, 2, VOCAB_SIZE - 1)
+
+
+@dataclass(frozen=True)
+class TokenDomain:
+    """The token sequences a model takes: length, vocabulary, its padding and out-of-vocabulary
+    ids, the side padding goes and whether a sequence of padding only is valid. The defaults are
+    the IMDb tokenizer's (convcheck.data)."""
+    max_len: int = MAX_LEN
+    vocab_size: int = VOCAB_SIZE
+    pad_id: int = PAD_ID
+    oov_id: int = OOV_ID
+    padding: str = "pre"
+    empty: bool = True
+
+    @property
+    def words(self) -> np.ndarray:
+        """The word ids: every id but the padding and out-of-vocabulary ones."""
+        ids = np.arange(self.vocab_size)
+        return ids[(ids != self.pad_id) & (ids != self.oov_id)]
+
+    @property
+    def extreme_ids(self) -> tuple[int, int, int]:
+        """Ids a body of kind "extremes" is made of: OOV, the smallest and the largest word id."""
+        w = self.words
+        return (self.oov_id, int(w[0]), int(w[-1]))
+
+    @classmethod
+    def of(cls, spec: ModelSpec, padding: str | None = None) -> "TokenDomain":
+        """`spec`'s domain; padding: the side its data shows, where it declares none."""
+        i = spec.input
+        return cls(spec.input_shape[0], i.vocab_size, i.pad_id, i.oov_id,
+                   i.padding or padding or "pre", i.empty)
 
 
 @dataclass(frozen=True)
@@ -73,7 +104,7 @@ class Image:
 
 @dataclass(frozen=True)
 class Tokens:
-    """One token sequence: `length` body tokens, pre-padded with PAD_ID to MAX_LEN."""
+    """One token sequence: `length` body tokens, padded to the domain's length."""
 
     kind: str
     length: int = 0
@@ -157,17 +188,23 @@ def image_recipes(draw, channels: int = 1) -> Image:
 
 
 @st.composite
-def token_recipes(draw, max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZE) -> Tokens:
+def token_recipes(draw, domain: TokenDomain = TokenDomain()) -> Tokens:
     kind = draw(st.sampled_from(TOKEN_KINDS))
+    shortest = 0 if domain.empty else 1
     if kind == "chosen":
-        ids = draw(st.lists(st.integers(0, vocab_size - 1), max_size=max_len))
+        ids = draw(st.lists(st.integers(0, domain.vocab_size - 1), min_size=shortest,
+                            max_size=domain.max_len)
+                   # padding only is an empty sequence: drawn only where declared valid
+                   .filter(lambda ids: domain.empty or any(i != domain.pad_id for i in ids)))
         return Tokens(kind, ids=tuple(ids))
-    # The boundary lengths (empty, one token, no padding at all) as likely as any other.
-    length = draw(st.one_of(st.sampled_from((0, 1, max_len)), st.integers(0, max_len)))
+    # The boundary lengths (shortest, one token, no padding at all) as likely as any other.
+    length = draw(st.one_of(st.sampled_from(tuple(dict.fromkeys((shortest, 1, domain.max_len)))),
+                            st.integers(shortest, domain.max_len)))
     if kind == "oov":
         return Tokens(kind, length=length)
-    if kind == "repeat":
-        return Tokens(kind, length=length, token=draw(st.integers(1, vocab_size - 1)))
+    if kind == "repeat":  # any id but padding
+        token = draw(st.sampled_from([domain.oov_id, *domain.words.tolist()]))
+        return Tokens(kind, length=length, token=token)
     return Tokens(kind, length=length, seed=draw(SEEDS))
 
 
@@ -190,23 +227,23 @@ def _channels(spec: ModelSpec) -> int:
     return spec.input_shape[-1] if spec.input.layout == "nhwc" else spec.input_shape[0]
 
 
-def sample_recipes(spec: ModelSpec):
-    """One sample of `spec`'s input domain, as a recipe."""
+def sample_recipes(spec: ModelSpec, padding: str | None = None):
+    """One sample of `spec`'s input domain, as a recipe (padding: see TokenDomain.of)."""
     reason = why_not(spec)
     if reason:
         raise ValueError(f"{spec.name}: {reason}")
     if spec.kind == "image":
         return image_recipes(channels=_channels(spec))
     if spec.kind == "tokens":
-        return token_recipes(max_len=spec.input_shape[0], vocab_size=spec.input.vocab_size)
+        return token_recipes(TokenDomain.of(spec, padding))
     return feature_recipes(size=int(np.prod(spec.input_shape)))
 
 
-def batches(spec: ModelSpec, max_batch: int):
+def batches(spec: ModelSpec, max_batch: int, padding: str | None = None):
     """A batch of 1..max_batch recipes (kinds mixed freely)."""
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-    return st.lists(sample_recipes(spec), min_size=1, max_size=max_batch)
+    return st.lists(sample_recipes(spec, padding), min_size=1, max_size=max_batch)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -243,27 +280,33 @@ def render_image(r: Image, shape: tuple[int, int, int]) -> np.ndarray:
     return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 
-def render_tokens(r: Tokens, max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZE) -> np.ndarray:
-    """A (max_len,) int64 id sequence: PAD_ID, then the body."""
+def render_tokens(r: Tokens, domain: TokenDomain = TokenDomain()) -> np.ndarray:
+    """A (max_len,) int64 id sequence: the body, padded with pad_id on the domain's side."""
     rng = np.random.default_rng(r.seed)
-    n = r.length
+    n, max_len = r.length, domain.max_len
     if r.kind == "oov":
-        body = np.full(n, OOV_ID)
+        body = np.full(n, domain.oov_id)
     elif r.kind == "repeat":
         body = np.full(n, r.token)
     elif r.kind == "extremes":
-        body = rng.choice(EXTREME_IDS, n)
+        body = rng.choice(domain.extreme_ids, n)
     elif r.kind == "chosen":
         body = np.asarray(r.ids, dtype=np.int64)
     elif r.kind == "random":
-        body = rng.integers(2, vocab_size, n)  # word ids (0 and 1 are PAD and OOV)
+        body = rng.choice(domain.words, n)
     else:
         raise ValueError(f"unknown token kind {r.kind!r}; valid: {', '.join(TOKEN_KINDS)}")
     if not 0 <= len(body) <= max_len:
         raise ValueError(f"{r!r}: body length {len(body)} outside 0..{max_len}")
-    out = np.full(max_len, PAD_ID, dtype=np.int64)
+    if len(body) and (body >= domain.vocab_size).any():
+        raise ValueError(f"{r!r}: id {int(body.max())} outside the vocabulary "
+                         f"0..{domain.vocab_size - 1}")
+    out = np.full(max_len, domain.pad_id, dtype=np.int64)
     if len(body):
-        out[max_len - len(body):] = body
+        if domain.padding == "pre":
+            out[max_len - len(body):] = body
+        else:
+            out[:len(body)] = body
     return out
 
 
@@ -287,11 +330,11 @@ def render_features(r: Features, shape: tuple[int, ...]) -> np.ndarray:
     return x
 
 
-def render(recipes, spec: ModelSpec, framework: str) -> np.ndarray:
-    """A batch in `framework`'s input layout and spec.input_dtype."""
+def render(recipes, spec: ModelSpec, framework: str, padding: str | None = None) -> np.ndarray:
+    """A batch in `framework`'s input layout and spec.input_dtype (padding: TokenDomain.of)."""
     if spec.kind == "tokens":
-        x = np.stack([render_tokens(r, max_len=spec.input_shape[0],
-                                    vocab_size=spec.input.vocab_size) for r in recipes])
+        domain = TokenDomain.of(spec, padding)
+        x = np.stack([render_tokens(r, domain) for r in recipes])
         return spec.to_framework_layout(x.astype(spec.input_dtype, copy=False), framework)
     if spec.kind == "image":
         shape = spec.input_shape

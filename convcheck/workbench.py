@@ -155,6 +155,13 @@ class Workbench:
                 n_test=sizes["n_test"])
         return self._datasets[name]
 
+    def padding(self, spec: ModelSpec) -> str | None:
+        """Token models: the side the padding goes, as declared or as the data shows."""
+        if spec.input.layout != "tokens":
+            return None
+        return spec.input.padding or datasets.padding_side(self.dataset(spec).x_test,
+                                                           spec.input.pad_id)
+
     def labelled(self, spec: ModelSpec) -> bool:
         """Whether the model's evaluation data has labels (checks and attacks that need them
         skip without)."""
@@ -358,7 +365,12 @@ class Workbench:
         if dataset not in self._neighbours:
             ds = self.dataset(dataset)
             spec = next(s for s in map(MODELS.get, MODELS) if s.data.name == dataset)
-            vectors = genetic.cooccurrence_vectors(ds.x_train, spec.input.vocab_size)
+            if len(ds.x_train) == 0:
+                raise attacks.AttackError(
+                    f"genetic: learns word neighbours from training texts, and data set "
+                    f"{dataset} has none (declare x_train in its data)")
+            vectors = genetic.cooccurrence_vectors(
+                ds.x_train, spec.input.vocab_size, special=(spec.input.pad_id, spec.input.oov_id))
             self._neighbours[dataset] = genetic.nearest_neighbours(vectors, k=genetic.MAX_NEIGHBOURS)
         return self._neighbours[dataset]
 

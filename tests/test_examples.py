@@ -212,3 +212,32 @@ def test_project_registering_its_own_exporter_runtime_and_data_set(tmp_path):
     assert 0 <= m["abs_max"] < 1e-5, m
     data = {r["data"]["source"] for r in run["records"] if "data" in r}
     assert data == {"scikit-learn load_wine"}, data
+
+
+def test_transformers_models_nobody_here_wrote(tmp_path):
+    """Hugging Face BERT, GPT-2 and ViT classes (tiny configs, seeded weights, built offline),
+    declared with `load`, on unlabelled data: a first run with findings only. Every ONNX
+    conversion is equivalent; what needs labels skips saying so; the drawn token sequences keep
+    to the declared 1,000-word vocabulary and right padding; what the run found (a CoreML
+    converter failure, file sizes) is recorded as expected failures with measured figures."""
+    pytest.importorskip("transformers")
+    run = run_example("hf-transformers", tmp_path)
+    res = run["results"]
+    assert not [t for t, (k, _) in res.items() if k == "error"], run["out"][-4000:]
+    assert run["returncode"] == 0, run["out"][-4000:]
+    for m, targets in (("hf-bert", ("onnx", "onnx-legacy")), ("hf-gpt2", ("onnx", "onnx-legacy")),
+                       ("hf-vit", ("onnx", "onnx-legacy"))):
+        passed(run, f"test_original_answers[{m}-pytorch]",
+               *(f"{t}[{m}-pytorch-{target}]" for target in targets for t in (
+                   "test_converts", "test_output_equivalence", "test_label_agreement",
+                   "test_outputs_finite", "test_equivalence_property", "test_speed_ratio")))
+        skipped_because(run, f"test_accuracy_above_floor[{m}-pytorch]", "no labels")
+        skipped_because(run, f"test_accuracy_preserved[{m}-pytorch-onnx]", "no labels")
+        skipped_because(run, f"test_robustness_indicator[{m}-pytorch-onnx-no-attack]",
+                        "needs labels")
+    passed(run, "test_converts[hf-vit-pytorch-coreml-mlprogram-fp32]")
+    assert outcome(run, "test_converts[hf-bert-pytorch-coreml-mlprogram-fp32]") == "skipped"
+    assert "only 0-dimensional arrays" in res["test_converts[hf-bert-pytorch-coreml-mlprogram-fp32]"][1]
+    # the property drew the declared domain: nothing outside the vocabulary reached a model
+    prop = measured(run, "hf-bert-pytorch-onnx", "property_equivalence")
+    assert prop["examples"] > 0 and prop["labels_compared"] > 0, prop

@@ -285,3 +285,76 @@ def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypa
     assert plugin.default_profile() == "ci"
     monkeypatch.delenv("CI")
     assert plugin.default_profile() == "dev"
+
+
+# --------------------------------------------------------------------------- declared token domains
+
+def _token_spec(**input_fields):
+    from pathlib import Path
+
+    from convcheck.spec import parse_model
+
+    fields = {"shape": [12], "layout": "tokens", "vocab_size": 1000} | input_fields
+    return parse_model("tiny-bert", {"input": fields, "task": {"num_classes": 2},
+                                     "data": {"loader": "builtins:dict"},
+                                     "pytorch": {"load": "builtins:dict"}},
+                       "test", Path("."))
+
+
+@FAST
+@given(data=st.data())
+def test_token_batches_keep_to_the_declared_vocabulary_ids_and_side(data):
+    """A 1,000-word model, right-padded with id 5, OOV 7: no id of IMDb's 10,000 ever appears,
+    every sequence holds a word (no empty one unless declared), padding only at the end."""
+    spec = _token_spec(pad_id=5, oov_id=7, padding="post")
+    x = strategies.render(data.draw(strategies.batches(spec, 8), label="batch"), spec, "pytorch")
+    assert x.shape[1:] == (12,) and x.dtype == np.int64
+    assert x.min() >= 0 and x.max() < 1000
+    for row in x:
+        body = np.flatnonzero(row != 5)
+        assert len(body) >= 1, row
+        # chosen bodies may hold the pad id itself; every other kind's padding is a suffix
+        assert (row[body.max() + 1:] == 5).all(), row
+
+
+def test_token_domain_ids_and_empty_sequences():
+    spec = _token_spec(pad_id=5, oov_id=7, padding="post")
+    domain = strategies.TokenDomain.of(spec)
+    assert (domain.pad_id, domain.oov_id, domain.padding, domain.empty) == (5, 7, "post", False)
+    assert domain.extreme_ids == (7, 0, 999) and 5 not in domain.words and 7 not in domain.words
+    row = strategies.render_tokens(Tokens("oov", length=3), domain)
+    assert row.tolist() == [7, 7, 7] + [5] * 9
+    found = find(strategies.token_recipes(domain), lambda r: True)
+    assert found.length >= 1  # simplest recipe is one token: empty is not declared valid
+    empty = strategies.TokenDomain.of(_token_spec(empty=True))
+    assert find(strategies.token_recipes(empty), lambda r: True).length == 0
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        strategies.render_tokens(Tokens("repeat", length=2, token=1000), domain)
+
+
+def test_padding_side_is_what_the_data_shows():
+    from convcheck.datasets import padding_side
+
+    post = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [6, 7, 8, 9]])
+    assert padding_side(post, 0) == "post" and padding_side(post[:, ::-1], 0) == "pre"
+    spec = _token_spec()  # undeclared: the side the data shows wins over the IMDb default
+    assert strategies.TokenDomain.of(spec, "post").padding == "post"
+    assert strategies.TokenDomain.of(_token_spec(padding="pre"), "post").padding == "pre"
+
+
+def test_an_original_that_fails_on_a_drawn_input_is_a_domain_problem():
+    """The original raising (an id past its embedding) is reported as the input lying outside
+    the model's domain, never as the conversion diverging."""
+    class Embedding:
+        def predict(self, x):
+            if x.max() >= 500:
+                raise IndexError("index out of range in self")
+            return np.full((len(x), 2), 0.5, np.float32)
+
+    x = np.array([[1, 2, 999]])
+    verdicts, _, _ = properties.equivalence(Embedding(), Embedding(), x, "tiny-onnx",
+                                            lambda k: (0.0, "t"))
+    (v,) = verdicts
+    assert v.check == "input_domain" and v.failed == ["input_domain"]
+    assert "the original itself fails" in v.message() and "not a divergence" in v.message()
+    assert "IndexError: index out of range in self" in v.message()

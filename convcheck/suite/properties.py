@@ -22,7 +22,7 @@ from convcheck import properties, strategies
 __all__ = ["test_equivalence_property"]
 
 
-def test_equivalence_property(converted, tol, expect, property_config, pytestconfig):
+def test_equivalence_property(converted, bench, tol, expect, property_config, pytestconfig):
     o = converted.original
     reason = strategies.why_not(o.spec)
     if reason:
@@ -36,7 +36,8 @@ def test_equivalence_property(converted, tol, expect, property_config, pytestcon
             o.predictor, converted.predictor, o.spec, o.framework, converted.id,
             tol(converted), max_batch=property_config.max_batch,
             settings=property_config.settings(),
-            save_dir=pytestconfig.convcheck_reports_dir / "counterexamples", loaders=loaders)
+            save_dir=pytestconfig.convcheck_reports_dir / "counterexamples", loaders=loaders,
+            padding=bench.padding(o.spec))
     except properties.PropertyFailed as e:
         failure, stats = e, e.stats
         print(e)  # the reproducer and Hypothesis' own report, under "Captured stdout call"
