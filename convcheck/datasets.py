@@ -122,6 +122,16 @@ def check(spec: ModelSpec, ds: Dataset) -> None:
             raise DataError(f"{where}: labels of {name} span {int(y.min())}..{int(y.max())}, "
                             f"outside 0..{spec.task.num_classes - 1} (task.num_classes "
                             f"{spec.task.num_classes})")
+        if x.dtype.kind == "f" and len(x) and not np.isfinite(x).all():
+            bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+            raise DataError(f"{where}: {name} holds {int((~np.isfinite(x)).sum())} non-finite "
+                            f"values (NaN or Inf) in {len(bad)} samples, first sample {bad[0]}: "
+                            f"no model output on them could be judged")
+        if y is not None and y.dtype.kind == "f" and len(y) and not np.isfinite(y).all():
+            raise DataError(f"{where}: the labels of {name} hold non-finite values")
+        if spec.input.vocab_size is not None and len(x) and x.min() < 0:
+            raise DataError(f"{where}: {name} holds token id {int(x.min())}: ids are "
+                            f"0..{spec.input.vocab_size - 1}")
         if spec.input.range is not None and len(x):
             lo, hi = spec.input.range
             if x.min() < lo or x.max() > hi:

@@ -314,6 +314,11 @@ def parse_model(name: str, body: dict, origin: str, base: Path) -> ModelSpec:
             path = _path(base, ref, err, f"{fw}.file")
             if not path.exists():
                 raise err(f"{fw}.file", f"no such file: {path}")
+            from convcheck.files import ORIGINAL_KINDS, refuse
+
+            why = refuse(path, ORIGINAL_KINDS.get(fw, ()), f"a {fw} original")
+            if why:
+                raise err(f"{fw}.file", why)
             ref = str(path)
         else:
             try:
@@ -329,6 +334,11 @@ def parse_model(name: str, body: dict, origin: str, base: Path) -> ModelSpec:
                                                       f"suffixes: {', '.join(ARTIFACT_FORMATS)}")
             if not path.exists():
                 raise err(f"{fw}.artifacts.{target}", f"no such file: {path}")
+            from convcheck.files import ARTIFACT_KINDS, refuse
+
+            why = refuse(path, ARTIFACT_KINDS[path.suffix], f"a shipped {path.suffix} artifact")
+            if why:
+                raise err(f"{fw}.artifacts.{target}", why)
             artifacts[target] = path
         sources[fw] = Source(fw, k, ref, src_layout, artifacts)
     if not sources:

@@ -399,3 +399,71 @@ def test_run_sh_takes_either_spelling(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
     assert f"cache {cache}" in proc.stdout and "models lenet5," in proc.stdout, proc.stdout[:3000]
+
+
+# --------------------------------------------------------------------------- a team's declaration mistakes
+# Each refused at start-up (exit 4, before any test), naming the model, the field and the file.
+
+def _with_model(tmp_path, body: str, **files) -> Path:
+    """A copy of examples/shipped-onnx whose digits-mlp table is replaced by `body`."""
+    proj = project(tmp_path, **files)
+    toml = proj / "convcheck.toml"
+    text = toml.read_text()
+    toml.write_text(text[:text.index("[model.digits-mlp]")] + body)
+    return proj
+
+
+MLP = '''[model.digits-mlp]
+input = { shape = [64], layout = "features", range = [0.0, 1.0] }
+task = { kind = "classification", num_classes = 10 }
+'''
+
+
+def test_torchscript_file_declared_as_keras(tmp_path):
+    proj = _with_model(tmp_path, MLP + 'data = { npz = "data.npz" }\nkeras = { file = "model.pt" }\n')
+    out = refused(cwd=proj)
+    assert ("model 'digits-mlp': keras.file: model.pt is a TorchScript file, not a Keras .keras "
+            "archive or an HDF5 (.h5) file (a keras original); declare it under pytorch") in out
+
+
+def test_weights_pickle_declared_as_torchscript(tmp_path):
+    import torch
+
+    proj = _with_model(tmp_path, MLP + 'data = { npz = "data.npz" }\npytorch = { file = "w.pt" }\n')
+    torch.save({"w": torch.zeros(3)}, proj / "w.pt")
+    out = refused(cwd=proj)
+    assert "pytorch.file: w.pt is a torch.save pickle" in out and "torch.jit.save" in out, out
+
+
+def test_shipped_artifact_that_is_no_onnx_model(tmp_path):
+    proj = _with_model(tmp_path, MLP + 'data = { npz = "data.npz" }\n'
+                       'pytorch = { file = "model.pt", artifacts = { shipped = "bad.onnx" } }\n',
+                       **{"bad.onnx": "this is not a model\n"})
+    out = refused(cwd=proj)
+    assert ("pytorch.artifacts.shipped: bad.onnx is no saved model convcheck knows, not an ONNX "
+            "model (a shipped .onnx artifact)") in out, out
+
+
+def test_data_with_non_finite_values(tmp_path):
+    import numpy as np
+
+    proj = _with_model(tmp_path, MLP + 'data = { npz = "nan.npz" }\npytorch = { file = "model.pt" }\n')
+    d = np.load(proj / "data.npz")
+    x = d["x"].copy()
+    x[7, 3] = np.nan
+    np.savez(proj / "nan.npz", x=x, y=d["y"])
+    out = refused(cwd=proj)
+    assert "x_test holds 1 non-finite values (NaN or Inf) in 1 samples, first sample 7" in out, out
+
+
+def test_data_set_name_that_is_not_registered(tmp_path):
+    proj = _with_model(tmp_path, MLP + 'data = { name = "digits-v2" }\npytorch = { file = "model.pt" }\n')
+    out = refused(cwd=proj)
+    assert "digits-v2" in out and "mnist" in out, out
+
+
+def test_model_targets_naming_an_unknown_target(tmp_path):
+    proj = _with_model(tmp_path, MLP + 'data = { npz = "data.npz" }\npytorch = { file = "model.pt" }\n'
+                       'targets = ["onnx", "onnx-legacyy"]\n')
+    out = refused(cwd=proj)
+    assert "onnx-legacyy" in out and "onnx-legacy" in out, out

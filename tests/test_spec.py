@@ -70,11 +70,18 @@ def test_each_mistake_names_the_model_and_the_field(path, value, match):
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(SpecError, match=r"pytorch\.file: no such file: .*model\.pt2"):
         parse(with_("pytorch", {"file": "model.pt2"}), tmp_path)
-    (tmp_path / "m.pt").write_bytes(b"")
+    import shutil
+
+    shutil.copy(Path(__file__).parent.parent / "examples" / "shipped-onnx" / "model.pt",
+                tmp_path / "m.pt")  # a real TorchScript file: only the artifact is wrong
     with pytest.raises(SpecError, match=r"pytorch\.artifacts\.shipped: model\.bin: unknown format"):
         parse(with_("pytorch", {"file": "m.pt", "artifacts": {"shipped": "model.bin"}}), tmp_path)
     with pytest.raises(SpecError, match=r"data\.npz: no such file"):
         parse(with_("data", {"npz": "none.npz"}), tmp_path)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(SpecError, match=r"pytorch\.file: empty\.pt is no saved model convcheck "
+                                        r"knows, not a TorchScript file"):
+        parse(with_("pytorch", {"file": "empty.pt"}), tmp_path)
 
 
 def test_regression_task_has_no_classes():

@@ -100,6 +100,14 @@ def pytest_configure(config):
                          f"name the artifact apart (e.g. 'shipped-{clash[0]}')")
         all_targets = configured | shipped
         config.convcheck_all_targets = all_targets  # expected failures are checked against all
+        for m in MODELS:  # a model's own target list names targets that exist
+            spec = MODELS.get(m)
+            for t in spec.targets or ():
+                if t not in all_targets:
+                    near = difflib.get_close_matches(t, list(all_targets), n=1)
+                    problems.add(f"{spec.origin}: model {m!r}: targets: unknown target {t!r}"
+                                 + (f" (did you mean {near[0]!r}?)" if near else "")
+                                 + f"; valid: {', '.join(all_targets)}")
         targets, where = option_source(config, "targets")
         config.convcheck_targets = problems.check(select_targets, targets, None, all_targets,
                                                   where=where)
@@ -113,6 +121,7 @@ def pytest_configure(config):
         if tolerances is not None and getattr(config, "convcheck_profile", None):
             problems.check(check_implied_bounds, tolerances,
                            _bound_cases(config.convcheck_profile.name, all_targets))
+    _check_data_names(problems)
     config.convcheck_expected_failures = problems.check(load_expected_failures)
     if getattr(config, "convcheck_profile", None) and config.convcheck_models:
         problems.check(_check_profile, config.convcheck_profile, config.convcheck_models)
@@ -262,3 +271,19 @@ def check_attack_sizes(profile, models, labelled=lambda spec: True) -> None:
                 raise ConfigError(f"profile {profile.name!r}: attack.genetic.max_words "
                                   f"{g['max_words']} exceeds model {m}'s sequence length "
                                   f"{spec.input_shape[0]}")
+
+
+def _check_data_names(problems: Problems) -> None:
+    """A model whose data is a registered name (no npz, no loader) names one that exists: a
+    typo would otherwise surface as a crash when the data loads."""
+    from convcheck.registry import DATASETS
+
+    for m in MODELS:
+        spec = MODELS.get(m)
+        d = spec.data
+        if d.npz is None and d.loader is None and d.name not in DATASETS:
+            near = difflib.get_close_matches(d.name, list(DATASETS), n=1)
+            problems.add(f"{spec.origin}: model {m!r}: data.name {d.name!r} is no registered "
+                         f"data set" + (f" (did you mean {near[0]!r}?)" if near else "")
+                         + f"; registered: {', '.join(DATASETS)}; or give data.npz or "
+                           f"data.loader")
