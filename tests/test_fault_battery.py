@@ -140,6 +140,21 @@ def _flip_one_label(good, dst, env):
     return faults.flip_top_two_in_margin_band(good.path, dst, lo, hi)
 
 
+# Where each threshold sits: controls at 0.5x and 0.9x of a bound pass every check; a fault at
+# 1.2x fails its metric alone. The bands allow for the good conversion's own error.
+UNDER = {0.5: (0.4, 0.6), 0.9: (0.8, 0.99)}
+OVER = (1.1, 1.5)
+
+
+def _around(metric: str, make):
+    """Controls just under `metric`'s bound (nothing fails) and a fault just over it (the
+    metric alone fails), made by make(factor)."""
+    return (*(Fault(f"{metric}-{f:g}x", make(f), frozenset(), LENET5, frozenset(METRICS),
+                    (metric, *UNDER[f])) for f in (0.5, 0.9)),
+            Fault(f"{metric}-1.2x", make(1.2), frozenset({metric}), LENET5, others(metric),
+                  (metric, *OVER)))
+
+
 FAULTS = (
     Fault("perturbed-weight", _file_fault(faults.perturb_weight),
           frozenset({"abs_max"}), LENET5),
@@ -164,19 +179,37 @@ FAULTS = (
           others("abs_max"), ("abs_max", 4, 6.5)),
     Fault("abs_max-10x", _offset_top("abs_max", 10, 0.0025), frozenset({"abs_max"}), LENET5,
           others("abs_max"), ("abs_max", 8, 13)),
+    *_around("abs_max", lambda f: _offset_top("abs_max", f, 0.0025)),
     # abs_p99: 2% of the elements (more than the 1% the percentile looks past).
     Fault("abs_p99-2x", _offset_top("abs_p99", 2, 0.02), frozenset({"abs_p99"}), LENET5,
           others("abs_p99"), ("abs_p99", 1.5, 3)),
+    *_around("abs_p99", lambda f: _offset_top("abs_p99", f, 0.02)),
     # abs_mean cannot fail alone (mean <= 0.99 p99 + 0.01 max leaves a window of 1.09x): an
     # offset on every element fails it with p99 and the relative figures, abs_max passing.
     Fault("abs_mean-2x", _offset_all("abs_mean", 2),
           frozenset({"abs_mean", "abs_p99", "rel_max", "rel_mean", "ptol_fraction"}), LENET5,
           frozenset({"abs_max", "nonfinite", "label_disagreement", "accuracy_delta"}),
           ("abs_mean", 1.5, 3)),
+    # Under its bound, the same offset moves abs_mean to 0.5x / 0.9x: abs_mean passes, and so
+    # does every absolute figure; the relative ones fail as they must (an offset of 1e-6 on a
+    # probability of 1e-8 is a relative error of 100). At 0.9x the offset on every element puts
+    # abs_p99 (LeNet-5's bound is abs_mean's, 1e-6) at 0.9x plus the conversion's own error:
+    # measured 1.013e-6, so abs_p99 is neither promised to pass nor to fail there.
+    *(Fault(f"abs_mean-{f:g}x", _offset_all("abs_mean", f), frozenset({"rel_max", "rel_mean"}),
+            LENET5, frozenset({"abs_mean", "abs_max", "ptol_fraction", "nonfinite",
+                               "label_disagreement", "accuracy_delta"}
+                              | ({"abs_p99"} if f < 0.9 else set())),
+            ("abs_mean", *UNDER[f])) for f in (0.5, 0.9)),
+    Fault("abs_mean-1.2x", _offset_all("abs_mean", 1.2),
+          frozenset({"abs_mean", "rel_max", "rel_mean", "ptol_fraction"}), LENET5,
+          frozenset({"abs_max", "nonfinite", "label_disagreement", "accuracy_delta"}),
+          ("abs_mean", *OVER)),
     Fault("rel_max-2x", _relative_max(2), frozenset({"rel_max"}), LENET5, others("rel_max"),
           ("rel_max", 1.5, 3)),
+    *_around("rel_max", _relative_max),
     Fault("rel_mean-2x", _relative_mean(2), frozenset({"rel_mean"}), LENET5,
           others("rel_mean"), ("rel_mean", 1.5, 3)),
+    *_around("rel_mean", _relative_mean),
     Fault("outside-ptol", _outside_ptol(), frozenset({"ptol_fraction"}), LENET5,
           others("ptol_fraction")),
     # One label: a swap of the top two classes on one sample needs abs_max >= its margin, so
@@ -261,7 +294,8 @@ def test_fault_is_caught(fault, model, framework, bench, tol, battery, tmp_path,
     rows[case_id] = verdicts
 
     failed = set().union(*(v.failed_metrics() for v in verdicts))
-    assert failed, f"{case_id}: NOT CAUGHT by any check ({numbers(verdicts)})"
+    if fault.expects:  # a control under every bound (expects nothing) must not be caught
+        assert failed, f"{case_id}: NOT CAUGHT by any check ({numbers(verdicts)})"
     missing = fault.expects - failed
     assert not missing, (f"{case_id}: expected {sorted(missing)} among the failures, got "
                          f"{sorted(failed)} ({numbers(verdicts)})")
@@ -295,7 +329,7 @@ def test_fault_is_caught(fault, model, framework, bench, tol, battery, tmp_path,
         assert {k: m[k] for k in want} == want, (case_id, numbers(verdicts))
         size = ", ".join(f"{k} {m[k]:.4g}" for k in want)
     if fault.passes:
-        if size == "-":
+        if size == "-" and fault.expects:
             size = ", ".join(f"{k} {judged(verdicts, k)[0]:.3g} > {judged(verdicts, k)[1]:g}"
                              for k in sorted(fault.expects))
         stated[case_id] = (fault.expects, fault.passes, size)
