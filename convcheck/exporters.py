@@ -49,10 +49,6 @@ def torch_to_onnx(spec, framework: str, source: Path, options: dict, path: Path)
             f"{spec.name}: the dynamo exporter (torch.export) cannot take a TorchScript module "
             f"({type(model).__name__}); convert it with the torchscript exporter (target "
             f"onnx-legacy), or give the original as an nn.Module")
-    if not dynamo and isinstance(model, torch.fx.GraphModule):
-        # a torch.export program's module() refuses the legacy exporter's train(False); its
-        # trace is the same computation as a ScriptModule, which the legacy exporter takes
-        model = torch.jit.trace(model, example)
     torch.onnx.export(
         model, (example,), str(path), dynamo=dynamo, opset_version=options.get("opset"),
         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],

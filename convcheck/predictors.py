@@ -50,7 +50,7 @@ class TorchPredictor:
         if spec.sources["pytorch"].kind == "file":
             try:
                 if path.suffix == ".pt2":
-                    return cls(torch.export.load(str(path)).module())
+                    return cls(_exported(torch.export.load(str(path)).module()))
                 return cls(torch.jit.load(str(path), map_location="cpu"))
             except Exception as e:
                 raise SpecError(f"model {spec.name!r}: pytorch.file {path} does not load as "
@@ -65,6 +65,28 @@ class TorchPredictor:
         torch = frameworks.torch()
         with torch.inference_mode():
             return _first(self.model(torch.from_numpy(np.ascontiguousarray(batch)))).numpy()
+
+
+def _exported(program):
+    """A torch.export program's module, whose train() and eval() are no-ops: the program keeps
+    the mode it was exported in, and its own train()/eval() raise NotImplementedError, which
+    ART's estimators and the legacy ONNX exporter call. Nothing else changes (the forward,
+    its gradients, tracing)."""
+    torch = frameworks.torch()
+
+    class ExportedProgramModule(torch.nn.Module):
+        def __init__(self, program):
+            super().__init__()
+            self.program = program
+
+        def train(self, mode: bool = True):
+            self.training = mode
+            return self
+
+        def forward(self, x):  # one input, as every convcheck model takes
+            return self.program(x)
+
+    return ExportedProgramModule(program)
 
 
 class KerasPredictor:

@@ -383,6 +383,10 @@ class Workbench:
                 self._adversarial[key] = self._attack(original, attack)
             except attacks.AttackError as e:  # remembered: every case of it fails alike
                 self._adversarial[key] = e
+            except Exception as e:  # the attack library's own failure: one failure, its message
+                err = attacks.AttackError(f"{type(e).__name__}: {e}")
+                err.__cause__ = e
+                self._adversarial[key] = err
         result = self._adversarial[key]
         if isinstance(result, Exception):
             raise result

@@ -69,6 +69,13 @@ def skipped_because(run: dict, test: str, *words: str) -> None:
         assert w in msg, f"{test}: skip reason {msg!r} does not say {w!r}"
 
 
+def skips_explained(run: dict, *allowed: str) -> None:
+    """Every skip of the run gives one of the reasons this project's cases must have."""
+    for test, (kind, msg) in run["results"].items():
+        if kind == "skipped":
+            assert any(a in msg for a in allowed), f"{test}: unexpected skip: {msg[:300]}"
+
+
 def measured(run: dict, case: str, check: str) -> dict:
     found = [r["measured"] for r in run["records"] if r["case"] == case and r["check"] == check]
     assert found, f"no {check} record for {case}"
@@ -150,31 +157,57 @@ def test_wrong_shipped_onnx_is_caught(tmp_path):
     passed(run, f"test_size[{case}]")
 
 
-def _faulty_copy(project: Path) -> None:
-    """A faulty copy of the shipped ONNX beside it (class 3's classifier row scaled by 1.05),
-    declared as a second shipped artifact: the good file must pass, the faulty one fail."""
+# Faulty copies of the team's shipped ONNX file, each declared as one more shipped artifact:
+# name -> (how it is made, the test that must fail, the metric it must name).
+FAULTY = {
+    "faulty-row": ("class 3's classifier row scaled by 1.05", "test_output_equivalence", "abs_max"),
+    "faulty-fp16": ("a float16 round trip of every weight", "test_output_equivalence", "abs_max"),
+    "faulty-classes": ("classes 0 and 1 swapped", "test_label_agreement", "label_disagreement"),
+    "faulty-bias": ("the largest classifier bias zeroed", "test_output_equivalence", "abs_max"),
+    "faulty-hw": ("height and width swapped inside the graph", "test_output_equivalence",
+                  "abs_max"),
+    "faulty-int8": ("onnxruntime's dynamic int8 quantization", "test_output_equivalence",
+                    "abs_max"),
+    "faulty-slow": ("an extra branch of MatMuls whose result is multiplied by zero",
+                    "test_speed_ratio", "ratio_low"),
+}
+
+
+def _faulty_copies(project: Path) -> None:
     import numpy as np
     import onnx
     from onnx import numpy_helper
+    from onnxruntime.quantization import quantize_dynamic
 
-    model = onnx.load(project / "net.onnx")
+    from convcheck import faults
+
+    src = project / "net.onnx"
+    model = onnx.load(src)
     for init in model.graph.initializer:
         if init.name == "8.weight":
             w = numpy_helper.to_array(init).copy()
             w[3] *= 1.05
             init.CopyFrom(numpy_helper.from_array(w, init.name))
-    onnx.save(model, project / "net-faulty.onnx")
+    onnx.save(model, project / "faulty-row.onnx")
+    faults.fp16_round_trip(src, project / "faulty-fp16.onnx")
+    faults.swap_output_classes(src, project / "faulty-classes.onnx", i=0, j=1)
+    faults.perturb_weight(src, project / "faulty-bias.onnx", scale=-1.0)
+    faults.swap_input_hw(src, project / "faulty-hw.onnx")
+    quantize_dynamic(str(src), str(project / "faulty-int8.onnx"))
+    faults.slow_down(src, project / "faulty-slow.onnx")
     toml = project / "convcheck.toml"
+    shipped = ", ".join(f'{name} = "{name}.onnx"' for name in FAULTY)
     toml.write_text(toml.read_text().replace('artifacts = { shipped = "net.onnx" }',
-                                             'artifacts = { shipped = "net.onnx", '
-                                             'faulty = "net-faulty.onnx" }'))
+                                             f'artifacts = {{ shipped = "net.onnx", {shipped} }}'))
+    assert all((project / f"{name}.onnx").exists() for name in FAULTY) and np
 
 
 def test_torchscript_image_classifier_with_shipped_onnx(tmp_path):
-    """A MobileNet-style CNN the team saved as TorchScript, with the ONNX file it ships: FGSM
-    and Boundary attack it; the dynamo exporter, which cannot take TorchScript, is said to
-    before converting (no setup error); a faulty shipped copy fails, naming its metric."""
-    run = run_example("torchscript-image", tmp_path, setup=_faulty_copy)
+    """A MobileNet-style CNN the team saved as TorchScript (and as a torch.export program),
+    with the ONNX file it ships: FGSM and Boundary attack it; the dynamo exporter, which cannot
+    take TorchScript, is said to before converting (no setup error); the good shipped file
+    passes, and each faulty copy of it fails, naming its metric."""
+    run = run_example("torchscript-image", tmp_path, setup=_faulty_copies)
     res = run["results"]
     assert not [t for t, (k, _) in res.items() if k == "error"], run["out"][-4000:]
     m = "digits-mobilenet-pytorch"
@@ -191,8 +224,16 @@ def test_torchscript_image_classifier_with_shipped_onnx(tmp_path):
                     "target onnx-legacy")
     skipped_because(run, f"test_output_equivalence[{m}-coreml-mlprogram-fp32]", "needs macos")
     passed(run, f"test_converts[{m}-coreml-mlprogram-fp32]")
-    kind, msg = res[f"test_output_equivalence[{m}-faulty]"]
-    assert kind == "failure" and "abs_max" in msg, (kind, msg[:1000])
+    # the torch.export program: both exporters, attacks through ART (its eval() is a no-op)
+    p = "digits-mobilenet-pt2-pytorch"
+    passed(run, *(f"{t}[{p}-{target}]" for target in ("onnx", "onnx-legacy") for t in (
+        "test_converts", "test_output_equivalence", "test_label_agreement")),
+           f"test_attack_effective[{p}-fgsm]", f"test_attack_effective[{p}-boundary]")
+    for name, (what, test, metric) in FAULTY.items():
+        kind, msg = res[f"{test}[{m}-{name}]"]
+        assert kind == "failure" and f"{m}-{name}: " in msg and metric in msg, (
+            name, what, kind, msg[:1000])
+    skips_explained(run, "needs macos", "dynamo exporter", "recorded, not judged")
     assert run["returncode"] == 1, run["out"][-3000:]
 
 
@@ -212,6 +253,7 @@ def test_project_registering_its_own_exporter_runtime_and_data_set(tmp_path):
     assert 0 <= m["abs_max"] < 1e-5, m
     data = {r["data"]["source"] for r in run["records"] if "data" in r}
     assert data == {"scikit-learn load_wine"}, data
+    skips_explained(run, "no attack applies", "no CoreML conversion selected")
 
 
 def test_transformers_models_nobody_here_wrote(tmp_path):
@@ -241,3 +283,23 @@ def test_transformers_models_nobody_here_wrote(tmp_path):
     # the property drew the declared domain: nothing outside the vocabulary reached a model
     prop = measured(run, "hf-bert-pytorch-onnx", "property_equivalence")
     assert prop["examples"] > 0 and prop["labels_compared"] > 0, prop
+    skips_explained(run, "no labels", "needs labels", "needs macos", "recorded, not judged",
+                    "which failed: see", "(measured: ")  # the last: an expected failure
+
+
+def test_keras_classifier_from_keras_and_h5_files(tmp_path):
+    """A Keras image classifier shipped as .keras (and the same network as .h5): tf2onnx and
+    CoreML convert it, FGSM and Boundary attack it, every family runs or says why not."""
+    run = run_example("keras-classifier", tmp_path)
+    assert run["returncode"] == 0, run["out"][-4000:]
+    for m, targets in (("digits-keras-keras", ("onnx",)), ("digits-keras-h5-keras", ("onnx",))):
+        passed(run, f"test_original_answers[{m}]", f"test_accuracy_above_floor[{m}]",
+               f"test_attack_effective[{m}-fgsm]", f"test_attack_effective[{m}-boundary]",
+               *(f"{t}[{m}-{target}]" for target in targets for t in (
+                   "test_converts", "test_output_equivalence", "test_label_agreement",
+                   "test_accuracy_preserved", "test_equivalence_property", "test_speed_ratio")),
+               *(f"{t}[{m}-onnx-{a}]" for a in ("fgsm", "boundary") for t in (
+                   "test_success_rate_preserved", "test_adversarial_agreement")))
+    passed(run, "test_converts[digits-keras-keras-coreml-mlprogram-fp32]",
+           "test_coreml_artifact_as_declared[digits-keras-keras-coreml-mlprogram-fp32]")
+    skips_explained(run, "needs macos", "recorded, not judged")

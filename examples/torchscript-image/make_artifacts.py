@@ -1,7 +1,8 @@
 """How this project's files were made (run once; the files are what the team ships):
 net.pt, a MobileNet-style CNN (depthwise-separable convolutions, BatchNorm, ReLU6) on
-scikit-learn's 8x8 digits as 1x8x8 NCHW images in [0, 1], saved as TorchScript; net.onnx, the
-ONNX file deployed from it; data.npz, held-out images (x) and their labels (y)."""
+scikit-learn's 8x8 digits as 1x8x8 NCHW images in [0, 1], saved as TorchScript; net.pt2, the
+same network as a torch.export program; net.onnx, the ONNX file deployed from it; data.npz,
+held-out images (x) and their labels (y)."""
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
@@ -41,6 +42,8 @@ with torch.no_grad():
 
 example = torch.from_numpy(x_eval[:2])
 torch.jit.trace(model, example).save("net.pt")
+torch.export.save(torch.export.export(model, (example,), dynamic_shapes={
+    "input": {0: torch.export.Dim("batch", min=1, max=1024)}}), "net.pt2")
 torch.onnx.export(model, (example,), "net.onnx", dynamo=True, input_names=["images"],
                   output_names=["probabilities"], dynamic_shapes={"input": {0: "batch"}},
                   external_data=False)
