@@ -168,8 +168,11 @@ FAULTY = {
                   "abs_max"),
     "faulty-int8": ("onnxruntime's dynamic int8 quantization", "test_output_equivalence",
                     "abs_max"),
+    # outputs unchanged: its 8 MatMuls of 1024x1024 weights make the file 393x the original's;
+    # its slow-down is the speed gate's to catch, which stays silent on a loaded machine (a
+    # wall-clock verdict is no assertion for an ordinary test: benchmarks/speed_gate.py)
     "faulty-slow": ("an extra branch of MatMuls whose result is multiplied by zero",
-                    "test_speed_ratio", "ratio_low"),
+                    "test_size", "size_ratio"),
 }
 
 
