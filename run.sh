@@ -33,6 +33,8 @@ set -- ${args[@]+"${args[@]}"}
 
 if [ "${1:-}" = test ]; then
     shift
+    # The package's layers and no import cycles ([tool.importlinter] in pyproject.toml).
+    .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
     # Benchmarks run once each, untimed; the speed gate times its own pairs and still judges,
     # and tests/test_benchmark_compare.py still times real rounds. LeNet-5 (both frameworks,
     # MNIST: FGSM, Boundary) and the LSTM (both, IMDb: genetic) reach every target, attack and

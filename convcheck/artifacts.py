@@ -1,12 +1,30 @@
-"""What a saved model occupies on disk: every file that belongs to it.
+"""The artifact contract: what every converted model is named and declares, and what it
+occupies on disk.
 
-A model is one file (model.pt, model.keras, model.mlmodel), a bundle directory (model.mlpackage:
-every file under it), or an ONNX file plus the external-data files its tensors point to (the
-exporters write those beside the .onnx for large models).
+Every converter (built-in exporter, a team's converter, the fault makers) writes one artifact
+with input INPUT_NAME (a batch dimension first) and output OUTPUT_NAME, as ONNX_FILE or
+COREML_FILE; the runtimes and the checks read it by these names. A model on disk is one file
+(model.pt, model.keras, model.mlmodel), a bundle directory (model.mlpackage: every file under
+it), or an ONNX file plus the external-data files its tensors point to (the exporters write
+those beside the .onnx for large models).
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+INPUT_NAME, OUTPUT_NAME = "input", "probabilities"
+ONNX_FILE = "model.onnx"
+# A CoreML ML program is saved as a package (a directory), a neural network as one file.
+COREML_FILE = {"mlprogram": "model.mlpackage", "neuralnetwork": "model.mlmodel"}
+# CoreML inputs take a batch of 1..COREML_MAX_BATCH: an mlprogram refuses an unbounded range.
+COREML_MAX_BATCH = 1024
+
+
+def artifact_file_for(fmt: str, options: dict) -> str:
+    """The artifact's file name for a target of format `fmt` with these converter options."""
+    if fmt == "coreml":
+        return COREML_FILE[options.get("convert_to", "mlprogram")]
+    return {"onnx": ONNX_FILE}.get(fmt, f"model.{fmt}")
 
 
 def _onnx_tensors(graph):

@@ -19,20 +19,10 @@ from typing import Callable
 import numpy as np
 
 from convcheck import frameworks
+# The attacks and their parameters are part of the profiles' schema (convcheck.config): validating
+# a profile imports no attack library.
+from convcheck.config import ATTACK_PARAMS as PARAMS, ATTACKS  # noqa: F401
 
-# attack -> the kind of input it attacks (ModelSpec.kind); every attack needs a classifier.
-ATTACKS = {"fgsm": "image", "boundary": "image", "genetic": "tokens"}
-# Each attack's parameters in a profile's `attack.<name>` table (profiles.toml), with their types.
-# Every attack takes n_samples: the test samples attacked per original model.
-_NUM = (int, float)
-PARAMS: dict[str, dict] = {
-    # eps: the L-inf step, one number or a table per data set (with an optional `default`)
-    "fgsm": {"n_samples": int, "eps": (int, float, dict)},
-    "boundary": {"n_samples": int, "max_iter": int, "num_trial": int, "sample_size": int,
-                 "delta": _NUM, "epsilon": _NUM},
-    "genetic": {"n_samples": int, "population": int, "generations": int, "neighbours": int,
-                "max_modification": _NUM, "min_words": int, "max_words": int},
-}
 # Attacks whose every example must have moved: ART's Boundary attack returns an input unchanged
 # when it cannot start, and its start unchanged when its first step fails; FGSM leaves an input
 # unchanged where the loss gradient is zero.

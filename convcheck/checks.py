@@ -7,76 +7,11 @@ conversions known to be wrong and expect them to fail.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
-
 import numpy as np
 
 from convcheck import metrics
 
-# tol(key) -> (value, source): the tolerance lookup for one case
-Lookup = Callable[[str], tuple[float, str]]
-
-
-@dataclass
-class Verdict:
-    case_id: str
-    check: str
-    measured: dict
-    tolerances: dict = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)  # the text, one line per failure
-    failed: list[str] = field(default_factory=list)  # the metric of each failure, in order
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def failed_metrics(self) -> set[str]:
-        return set(self.failed)
-
-    def without(self, metrics) -> "Verdict":
-        """The verdict with the failures of `metrics` left out (kept as measured figures)."""
-        kept = [(m, f) for m, f in zip(self.failed, self.failures) if m not in set(metrics)]
-        self.failed, self.failures = [m for m, _ in kept], [f for _, f in kept]
-        return self
-
-    def fail(self, metric: str, detail: str) -> None:
-        """Record a failure of `metric`: '<case>: <metric> <detail>', e.g. detail
-        '= 3e-4 > 1e-4 (default)'. Every failure goes through here, so the metrics that failed
-        are known without reading the text back."""
-        self.failed.append(metric)
-        self.failures.append(f"{self.case_id}: {metric} {detail}")
-
-    def message(self) -> str:
-        return "\n".join(self.failures)
-
-    def limit(self, metric: str, value: float, tol: Lookup, key: str | None = None,
-              where: str = "") -> None:
-        """Fail unless value <= the tolerance `key` (default: the metric's own name)."""
-        bound, source = tol(key or metric)
-        self.tolerances[key or metric] = bound
-        if not value <= bound:  # NaN fails too
-            self.fail(metric, f"= {value:.4g} > {bound:g} ({source})"
-                              f"{', ' + where if where else ''}")
-
-
-@dataclass
-class Measurement:
-    """A figure recorded for the tables that no tolerance judges: it neither passes nor fails
-    (a timing; R(m, c) while its bound is off). Recorded without a verdict."""
-    case_id: str
-    check: str
-    measured: dict
-
-
-@dataclass(frozen=True)
-class BuildFailed:
-    """A build (an original, a conversion, an adversarial set) that failed, as its owning test
-    gets it (test_original_answers, test_converts, test_attack_effective): that test fails in
-    its own call with the builder's message; the other tests that need the build skip."""
-    kind: str  # "original", "conversion" or "attack"
-    case_id: str
-    message: str
+from convcheck.results import BuildFailed, Lookup, Measurement, Verdict  # noqa: F401
 
 
 def output_equivalence(case_id: str, ref: np.ndarray, got: np.ndarray, tol: Lookup,

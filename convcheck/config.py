@@ -13,9 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convcheck import project as _project
-from convcheck.attacks import ATTACKS, PARAMS as ATTACK_PARAMS
-from convcheck.genetic import MAX_NEIGHBOURS
 from convcheck.spec import FRAMEWORKS
+
+# attack -> the kind of input it attacks (ModelSpec.kind); every attack needs a classifier.
+ATTACKS = {"fgsm": "image", "boundary": "image", "genetic": "tokens"}
+# Each attack's parameters in a profile's `attack.<name>` table (profiles.toml), with their types.
+# Every attack takes n_samples: the test samples attacked per original model.
+_NUM = (int, float)
+ATTACK_PARAMS: dict[str, dict] = {
+    # eps: the L-inf step, one number or a table per data set (with an optional `default`)
+    "fgsm": {"n_samples": int, "eps": (int, float, dict)},
+    "boundary": {"n_samples": int, "max_iter": int, "num_trial": int, "sample_size": int,
+                 "delta": _NUM, "epsilon": _NUM},
+    "genetic": {"n_samples": int, "population": int, "generations": int, "neighbours": int,
+                "max_modification": _NUM, "min_words": int, "max_words": int},
+}
+# Neighbours kept per word (convcheck.genetic); an attack uses its first `neighbours`.
+MAX_NEIGHBOURS = 32
 
 
 class ConfigError(Exception):

@@ -12,15 +12,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from convcheck.artifacts import (COREML_FILE, COREML_MAX_BATCH, INPUT_NAME,  # noqa: F401
+                                 ONNX_FILE, OUTPUT_NAME, artifact_file_for)
 from convcheck.config import Target
 
-ONNX_FILE = "model.onnx"
-# A CoreML ML program is saved as a package (a directory), a neural network as one file.
-COREML_FILE = {"mlprogram": "model.mlpackage", "neuralnetwork": "model.mlmodel"}
-# CoreML inputs take a batch of 1..COREML_MAX_BATCH: an mlprogram refuses an unbounded range.
-COREML_MAX_BATCH = 1024
 ERROR_FILE = "converter-error.txt"
-INPUT_NAME, OUTPUT_NAME = "input", "probabilities"
 
 
 class ConversionError(Exception):
@@ -31,11 +27,6 @@ def artifact_file(target: Target) -> str:
     """The artifact's file name (config.py keeps convert_to the same for every framework)."""
     return artifact_file_for(target.format, next(iter(target.options.values())))
 
-
-def artifact_file_for(fmt: str, options: dict) -> str:
-    if fmt == "coreml":
-        return COREML_FILE[options.get("convert_to", "mlprogram")]
-    return {"onnx": ONNX_FILE}.get(fmt, f"model.{fmt}")
 
 
 def coreml_expected(spec, framework: str, options: dict) -> dict:

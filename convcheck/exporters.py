@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convcheck.convert import COREML_MAX_BATCH, INPUT_NAME, OUTPUT_NAME
+from convcheck.artifacts import COREML_MAX_BATCH, INPUT_NAME, OUTPUT_NAME
 
 UNROLL_ATOL = 1e-5  # the unrolled Keras RNN must compute what the saved one computes
 

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from convcheck.convert import INPUT_NAME, OUTPUT_NAME
+from convcheck.artifacts import INPUT_NAME, OUTPUT_NAME
 
 
 def _save(model: onnx.ModelProto, dst) -> Path:

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from convcheck.config import MAX_NEIGHBOURS  # noqa: F401  (the profiles' schema keeps it)
 from convcheck.data import OOV_ID, PAD_ID
 
 FIRST_WORD_ID = max(PAD_ID, OOV_ID) + 1  # IMDb's: ids below are padding and out-of-vocabulary
@@ -29,7 +30,6 @@ SPECIAL = (PAD_ID, OOV_ID)  # IMDb's padding and out-of-vocabulary ids; a model 
 def is_word(x: np.ndarray, special=SPECIAL) -> np.ndarray:
     """Which ids are words: neither padding nor out-of-vocabulary (`special`: their ids)."""
     return ~np.isin(x, special)
-MAX_NEIGHBOURS = 32  # neighbours kept per word; an attack uses its first `neighbours`
 
 
 @dataclass(frozen=True)

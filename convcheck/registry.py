@@ -66,7 +66,16 @@ RUNTIME_OS: dict[str, str] = {}
 
 def declare_model(name: str, *, origin: str | None = None, base: Path | str | None = None,
                   **fields) -> ModelSpec:
-    """Declare a model from Python, with the fields a ``[model.NAME]`` TOML table takes."""
+    """Declare a model from Python, with the fields a ``[model.NAME]`` TOML table takes.
+
+    name: the model's name (letters, digits, '-', '_', '.'), used in case ids and markers.
+    fields: input, task, data, one table per framework (pytorch, keras) with exactly one of
+    build, load or file, and optionally targets, markers, description (README, "Check your own
+    model"). origin: where it was declared, for messages (default: the caller's file and line);
+    base: the directory its relative paths start from (default: the caller's directory).
+    Returns the parsed ModelSpec. Raises SpecError naming the model and the field when a field
+    is unknown or malformed, a callable does not import or a file is not the kind declared;
+    KeyError when the name is declared twice."""
     import inspect
 
     frame = inspect.stack()[1]
@@ -76,10 +85,24 @@ def declare_model(name: str, *, origin: str | None = None, base: Path | str | No
 
 
 def register_dataset(name: str, loader, *, replace: bool = False):
+    """Register a data set a declaration can name (``data = { name = "..." }``).
+
+    loader(data_dir, cache_dir, *, n_train, n_test) -> convcheck.data.Dataset: data_dir is
+    --convcheck-data-dir (None: its offline source), n_train/n_test the profile's sample
+    counts (None: all). May be "module:function", imported on first use. Returns `loader`.
+    Raises KeyError when the name is taken (replace=True replaces it)."""
     return DATASETS.register(name, loader, replace=replace)
 
 
 def register_exporter(fmt: str, framework: str, name: str, fn, *, replace: bool = False):
+    """Register a converter a target can name (``<framework> = { exporter = "NAME" }``).
+
+    fmt: the target format ("onnx", "coreml", or a format of the project's own with a runtime
+    registered for it); framework: "pytorch" or "keras"; fn(spec, framework, source_path,
+    options, destination) writes the artifact at `destination` (input "input", output
+    "probabilities"; convcheck.artifacts), in the converting child process: register it in a
+    module the project's `models` setting names, so that the child imports it too. Returns fn.
+    Raises SpecError for an unknown framework, KeyError when the name is taken."""
     if framework not in FRAMEWORKS:
         raise SpecError(f"exporter {name!r}: unknown framework {framework!r}; "
                         f"valid: {', '.join(FRAMEWORKS)}")
@@ -87,6 +110,12 @@ def register_exporter(fmt: str, framework: str, name: str, fn, *, replace: bool 
 
 
 def register_runtime(fmt: str, loader, *, os_marker: str | None = None, replace: bool = False):
+    """Register the runtime that runs artifacts of format `fmt`.
+
+    loader(path) -> a predictor: an object whose predict(batch: numpy array) returns the
+    outputs (N, width) as a numpy array. os_marker: the pytest marker of the only OS the
+    runtime exists on ("macos" for Core ML): its cases skip elsewhere, saying so. Returns
+    `loader`. Raises KeyError when the format has a runtime (replace=True replaces it)."""
     RUNTIMES.register(fmt, loader, replace=replace)
     if os_marker:
         RUNTIME_OS[fmt] = os_marker

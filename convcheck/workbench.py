@@ -125,6 +125,26 @@ class Attacked:
 
 @dataclass
 class Workbench:
+    """Everything a run builds, built once and cached: the declared models' data, their trained
+    or loaded originals, conversions and adversarial sets, and their outputs on the test set.
+
+    A script uses it as the plugin does (with the models declared: convcheck.declare_model, or
+    convcheck.project.load_models for a project's settings)::
+
+        bench = Workbench(profile=load_profiles()["smoke"], data_dir=None,
+                          cache_dir=Path(".cache"), targets=load_targets())
+        converted = bench.converted("lenet5", "pytorch", "onnx", seed=0)
+        errors = bench.outputs(converted) - bench.outputs(converted.original)
+
+    profile: a convcheck.config.Profile (sample counts, training and attack parameters);
+    data_dir: the standard data sets' files (None: the offline sources); cache_dir: where
+    entries are kept (checked against their key on every use, rebuilt when stale); targets:
+    target name -> convcheck.config.Target; log: where progress lines go.
+    Models are looked up by name in convcheck.registry.MODELS (declare_model, or a project's
+    settings). Failures raise: SpecError or DataError (a declaration or its data cannot be
+    used), convert.ConversionError (a converter failed or timed out), attacks.AttackError (an
+    attack could not run); a failed build is remembered for the session."""
+
     profile: Profile
     data_dir: Path | None
     cache_dir: Path
@@ -173,6 +193,10 @@ class Workbench:
         return spec.to_framework_layout(ds.x_test, framework), ds.y_test
 
     def original(self, model: str, framework: str, seed: int | None) -> Original:
+        """The original of `model` in `framework`: trained with the profile's hyperparameters
+        and `seed` (a `build` source), or loaded (a `load` or `file` source: seed None). Checks
+        it answers two test samples with the declared output shape. Raises SpecError or
+        DataError when the declaration or its data cannot be used, or the loader's own error."""
         key = (model, framework, seed)
         if key not in self._originals:
             spec = MODELS.get(model)
@@ -302,9 +326,10 @@ class Workbench:
         return "" if self.data_dir is None else f"-data{ds.provenance.sha256[:8]}"
 
     def converted(self, model: str, framework: str, target: str, seed: int | None) -> Converted:
-        """The original converted to `target` (or the team's shipped file for it); a failed
-        conversion raises ConversionError (remembered, so every test of the case fails with
-        the converter's message)."""
+        """The original (see `original`) converted to `target`, a name in `targets`, or the
+        team's shipped file declared for it. The conversion runs in a child process under the
+        target's timeout_s. Raises convert.ConversionError with the converter's own message
+        (remembered: asking again raises the same error without converting again)."""
         key = (model, framework, target, seed)
         if key not in self._converted:
             original = self.original(model, framework, seed)
@@ -346,7 +371,9 @@ class Workbench:
         return Converted(original, target, path)
 
     def outputs(self, model: Original | Converted) -> np.ndarray:
-        """Outputs of an original or converted model on the held-out test set (computed once)."""
+        """Outputs (N, width) of an original or converted model on the held-out test set, in
+        the model's own layout (computed once). Raises SpecError when their shape is not the
+        declared task's."""
         if model.id not in self._outputs:
             spec, fw = model.case.spec, model.case.framework
             x, _ = self.test_set(spec, fw)
@@ -375,8 +402,9 @@ class Workbench:
         return self._neighbours[dataset]
 
     def adversarial(self, original: Original, attack: str) -> attacks.AdversarialSet:
-        """The adversarial set `attack` makes on `original` (made once, cached on disk); an
-        attack that cannot run raises AttackError."""
+        """The adversarial set `attack` ("fgsm", "boundary", "genetic") makes on `original`
+        with the profile's parameters (made once, cached on disk). Raises attacks.AttackError
+        when it cannot run (no usable sample, the attack library's own failure)."""
         key = (original.id, attack)
         if key not in self._adversarial:
             try:

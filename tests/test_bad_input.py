@@ -269,8 +269,7 @@ def test_expected_failure_without_expectation(tmp_path):
 
 XF_TESTS = '''
 import pytest
-from convcheck.checks import Verdict
-from convcheck.plugin.session import fail
+from convcheck.results import Verdict, fail
 
 
 class Divergence:  # parametrized with an id, like the reference project's reproducers

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from convcheck import regressions
-from convcheck.plugin.session import fail
+from convcheck.results import fail
 
 pytestmark = [
     pytest.mark.regression,
