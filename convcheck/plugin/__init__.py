@@ -4,9 +4,9 @@ Inert unless the session uses it: this module imports nothing but pytest and the
 library, registers its options (all named ``--convcheck-*``, so they collide with nobody's) and
 does nothing else, until it finds the project's settings (``convcheck.toml``, or
 ``[tool.convcheck]`` in ``pyproject.toml``, at the rootdir) or ``--convcheck`` is given. Only
-then are the suite's plugins (convcheck.plugin.options, .session, .benchmarks, .hypothesis)
-imported and registered: another project's test session pays no import, prints no header line
-and collects nothing more.
+then are the suite's plugins (convcheck.plugin.options, .session, .records, .parametrize,
+.fixtures, .expected, .benchmarks, .hypothesis) imported and registered: another project's
+test session pays no import, prints no header line and collects nothing more.
 """
 from __future__ import annotations
 
@@ -104,12 +104,15 @@ def pytest_configure(config):
     check_option_spelling(config)
     if not active(config):
         return
-    from convcheck.plugin import benchmarks, hypothesis, options, session
+    from convcheck.plugin import (benchmarks, expected, fixtures, hypothesis, options,
+                                  parametrize, records, session)
 
     benchmarks.default_storage(config)
     # Registered now, their pytest_configure runs at once, in this order: options validates
-    # everything (a usage error ends the session here), session makes the Workbench.
-    for module in (options, session, benchmarks, hypothesis):
+    # everything (a usage error ends the session here), session makes the Workbench, records
+    # prepares the run's records; the others add hooks and fixtures.
+    for module in (options, session, records, parametrize, fixtures, expected, benchmarks,
+                   hypothesis):
         config.pluginmanager.register(module, module.__name__)
 
 

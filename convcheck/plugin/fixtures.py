@@ -1,0 +1,178 @@
+"""The fixtures the suite's tests take: the session's builds (an original, a conversion, an
+adversarial set) per parametrized case, the tolerance lookup, and `expect`/`note`, which record
+what a check measured and fail with its numbers. One root cause, one failure (OWNERS)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from convcheck.attacks import AttackError
+from convcheck.cases import Case
+from convcheck.convert import ConversionError
+from convcheck.data import DataError
+from convcheck.plugin.parametrize import case_ids as _case_ids
+from convcheck.plugin.records import case_record as _case_record, record
+from convcheck.results import BuildFailed, fail
+from convcheck.spec import SpecError
+from convcheck.workbench import Attacked, Workbench
+
+
+@pytest.fixture(scope="session")
+def bench(pytestconfig) -> Workbench:
+    return pytestconfig.convcheck_bench
+
+
+# One root cause, one failure: a build that failed fails the one test that owns it (with the
+# converter's, loader's or attack's own message); every other test that needs what it would
+# have built skips, naming that test. Owned only where the owning test is collected and not
+# skipped: otherwise the needing test fails itself, so a failure is never only skipped.
+OWNERS = {"original": "test_original_answers", "conversion": "test_converts",
+          "attack": "test_attack_effective"}
+OWNED = pytest.StashKey()  # config -> {(owning test name, case id)} collected to run
+
+
+def _owned_items(items) -> set:
+    names = set(OWNERS.values())
+    return {(item.originalname, cid) for item in items if item.originalname in names
+            and not item.get_closest_marker("skip") for cid in _case_ids(item)}
+
+
+def pytest_collection_finish(session):
+    session.config.stash[OWNED] = _owned_items(session.items)  # after -k/-m deselection
+
+
+def _failed(request, kind: str, case_id: str, message: str):
+    """The owning test gets a BuildFailed (it fails with `message`); any other test that needs
+    the build skips, naming the owning test."""
+    owner = OWNERS[kind]
+    if request.node.originalname == owner:
+        return BuildFailed(kind, case_id, message)
+    if (owner, case_id) in request.config.stash.get(OWNED, set()):
+        pytest.skip(f"needs the {kind} {case_id}, which failed: see {owner}[{case_id}]")
+    pytest.fail(f"{message}\n(the {kind} failed; {owner}[{case_id}] is not in this run)",
+                pytrace=False)
+
+
+def _original(request, bench, c):
+    """The case's original; a declaration, data or build that cannot be used fails
+    test_original_answers with its reason."""
+    c = Case(c.model, c.framework, c.seed)
+    try:
+        return bench.original(c.model, c.framework, c.seed)
+    except (SpecError, DataError) as e:
+        return _failed(request, "original", c.id, f"{c.id}: {e}")
+    except Exception as e:  # a team's load callable or training failed: its own message
+        return _failed(request, "original", c.id, f"{c.id}: the original could not be made: "
+                                                  f"{type(e).__name__}: {e}")
+
+
+@pytest.fixture
+def original(request, bench):
+    return _original(request, bench, request.param)
+
+
+def _conversion(request, bench):
+    c = replace(request.param, attack=None)
+    if isinstance(_original(request, bench, c), BuildFailed):  # only an owner of its own gets one
+        pytest.fail(f"{c.id}: its original failed", pytrace=False)
+    try:
+        return bench.converted(c.model, c.framework, c.target, c.seed)
+    except ConversionError as e:
+        return _failed(request, "conversion", c.id, f"{c.id}: {e}")
+
+
+@pytest.fixture
+def artifact(request, bench):
+    """A converted model as an artifact on disk (its runtime is not needed)."""
+    return _conversion(request, bench)
+
+
+@pytest.fixture
+def coreml_artifact(request, bench):
+    """A CoreML artifact on disk: its spec reads on every OS, running it needs macOS."""
+    return _conversion(request, bench)
+
+
+@pytest.fixture
+def converted(request, bench):
+    """A converted model to run (its predictor loads on first use)."""
+    return _conversion(request, bench)
+
+
+def _adversarial(request, bench, model, attack: str):
+    """The adversarial set `attack` made on `model`'s original; an attack that cannot run
+    fails test_attack_effective with its reason."""
+    original = getattr(model, "original", model)
+    try:
+        return bench.adversarial(original, attack)
+    except AttackError as e:
+        case_id = Attacked(original, attack).id
+        return _failed(request, "attack", case_id,
+                f"{case_id}: {attack} could not attack {original.id}: {e}")
+
+
+@pytest.fixture
+def adversarial(request, bench):
+    """adversarial(model, attack): the set `attack` made on the model's original (made once)."""
+    return lambda model, attack: _adversarial(request, bench, model, attack)
+
+
+@pytest.fixture
+def robust_converted(request, bench):
+    """A conversion of a model some attack applies to."""
+    return _conversion(request, bench)
+
+
+@pytest.fixture
+def attacked_original(request, bench):
+    c = request.param
+    original = _original(request, bench, c)
+    if isinstance(original, BuildFailed):
+        pytest.fail(f"{c.id}: its original failed", pytrace=False)
+    failed = _adversarial(request, bench, original, c.attack)
+    return failed if isinstance(failed, BuildFailed) else Attacked(original, c.attack)
+
+
+@pytest.fixture
+def attacked(request, bench):
+    """A conversion, and an attack whose adversarial set (made on its original) it is run on."""
+    converted = _conversion(request, bench)
+    _adversarial(request, bench, converted, request.param.attack)
+    return Attacked(converted, request.param.attack)
+
+
+@pytest.fixture(scope="session")
+def tol(pytestconfig):
+    """tol(case)(key) -> (value, source): tolerances.toml looked up for one case."""
+    tolerances, profile = pytestconfig.convcheck_tolerances, pytestconfig.convcheck_profile.name
+
+    def for_case(case):
+        case = getattr(case, "case", case)  # an Original, a Converted or a Case
+        return lambda key: tolerances.lookup(key, **case.tolerance_case(profile))
+
+    return for_case
+
+
+@pytest.fixture
+def expect(pytestconfig, bench):
+    """expect(verdict, model): record what a check measured, then fail with its numbers."""
+
+    def check(verdict, model):
+        record(pytestconfig, _case_record(bench, model, verdict) | {
+            "tolerances": verdict.tolerances, "passed": verdict.passed,
+            "failures": verdict.failures})
+        fail(verdict)
+
+    return check
+
+
+@pytest.fixture
+def note(pytestconfig, bench):
+    """note(measurement, model): record a figure no tolerance judges (checks.Measurement); the
+    record has no verdict, so the tables show it and count it neither passed nor failed."""
+
+    def keep(measurement, model):
+        record(pytestconfig, _case_record(bench, model, measurement) | {"judged": False})
+
+    return keep

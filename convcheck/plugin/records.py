@@ -1,0 +1,111 @@
+"""The run's records: one JSON record per case and check (what it measured, its verdict), every
+test's outcome, and the summary written at the end (convcheck.report)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from convcheck import frameworks
+from convcheck.cases import Case
+from convcheck.report import Recorder, write_summary
+
+
+def pytest_configure(config):
+    config.convcheck_recorder = None  # made on the first record: runs that check nothing leave nothing
+    config.convcheck_record_errors = []
+
+
+def _recorder(config) -> Recorder:
+    if config.convcheck_recorder is None:
+        bench = config.convcheck_bench
+        run_dir = Recorder.new_run_dir(config.convcheck_reports_dir)
+        config.convcheck_recorder = Recorder(run_dir, {
+            "run": run_dir.name, "project": config.convcheck_project.describe(),
+            "profile": bench.profile.name, "seeds": list(bench.profile.seeds),
+            "versions": bench.versions, "threads": frameworks.threads(),
+            "data": config.convcheck_data_lines, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return config.convcheck_recorder
+
+
+def record(config, entry: dict) -> None:
+    """Append one record to the run's records. A record that cannot be written is reported at
+    the end of the run and never replaces the check's own verdict."""
+    try:
+        _recorder(config).record(entry)
+    except OSError as e:
+        config.convcheck_record_errors.append(f"{entry.get('case')} {entry.get('check')}: {e}")
+
+
+def record_outcome(item, call, rep) -> None:
+    """Every case's outcome, so a case that errored (a crashed conversion, a fixture that
+    failed) is in the records and the summary, not only those whose checks ran."""
+    if not (rep.when == "call" or (rep.when == "setup" and not rep.passed)
+            or (rep.when == "teardown" and rep.failed)):
+        return
+    cases = [p for p in (item.callspec.params.values() if hasattr(item, "callspec") else ())
+             if isinstance(getattr(p, "id", None), str) or isinstance(p, Case)]
+    if not cases:
+        return
+    c = getattr(cases[0], "case", cases[0])
+    outcome = ("xfailed" if hasattr(rep, "wasxfail") and rep.skipped else
+               "error" if rep.failed and rep.when != "call" else rep.outcome)
+    message = ""
+    if hasattr(rep, "wasxfail"):
+        message = rep.wasxfail
+    elif rep.skipped and isinstance(rep.longrepr, tuple):
+        message = rep.longrepr[2]
+    elif rep.failed:
+        err = call.excinfo.value if call.excinfo is not None else None
+        message = (str(rep.longrepr) if err is None
+                   else str(err) if isinstance(err, pytest.fail.Exception)
+                   else f"{type(err).__name__}: {err}")
+    config = item.config
+    record(config, {
+        "case": c.id, "model": getattr(c, "model", None) if isinstance(c, Case) else None,
+        "framework": getattr(c, "framework", None), "target": getattr(c, "target", None),
+        "attack": getattr(c, "attack", None), "seed": getattr(c, "seed", None),
+        "profile": config.convcheck_profile.name, "check": "outcome", "test": item.nodeid,
+        "phase": rep.when, "outcome": outcome, "passed": not rep.failed,
+        "message": message.strip()[:2000], "seconds": round(rep.duration, 3)})
+
+
+def case_record(bench, model, result) -> dict:
+    case = model.case
+    return {"case": case.id, "model": case.model, "framework": case.framework,
+            "target": case.target, "attack": case.attack, "seed": case.seed,
+            "profile": bench.profile.name, "check": result.check, "measured": result.measured,
+            "data": bench.dataset(case.spec).provenance.as_dict()}
+
+
+def _partial(session, exitstatus) -> str | None:
+    """Why this run checked less than it collected, or None."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    if session.shouldfail or session.shouldstop:
+        return f"stopped early ({session.shouldfail or session.shouldstop})"
+    return None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    recorder = getattr(config, "convcheck_recorder", None)
+    if recorder is None:
+        return
+    try:
+        config.convcheck_summary = write_summary(
+            recorder.run_dir, partial=_partial(session, exitstatus),
+            collected=session.testscollected, built=config.convcheck_bench.progress.spent)
+    except OSError as e:
+        config.convcheck_record_errors.append(f"summary: {e}")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    path = getattr(config, "convcheck_summary", None)
+    if path is not None:
+        terminalreporter.write_line(f"convcheck: records and summary in {path.parent}")
+    errors = getattr(config, "convcheck_record_errors", [])
+    if errors:
+        terminalreporter.write_line(
+            f"convcheck: {len(errors)} records could not be written (the verdicts above stand): "
+            f"{errors[0]}", red=True)
