@@ -2,6 +2,7 @@
 import pytest
 
 from convcheck.convert import ConversionError
+from convcheck.plugin import state
 
 FAULT_TARGET = "onnx"
 
@@ -38,10 +39,10 @@ def control_passes():
 @pytest.fixture(scope="session")
 def save_report(pytestconfig):
     """save_report(name, title, about, table): a markdown report under the reports dir, printed too."""
-    bench = pytestconfig.convcheck_bench
+    bench = state.bench(pytestconfig)
 
     def save(name: str, title: str, about: str, table: str) -> None:
-        path = pytestconfig.convcheck_reports_dir / name
+        path = state.run(pytestconfig).reports_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# {title}\n\nprofile {bench.profile.name}, target {FAULT_TARGET}, "
                         f"{about}\n\n{table}")

@@ -352,7 +352,9 @@ def test_reports_gone(pytestconfig):
     import shutil
     from convcheck.plugin.session import record
     record(pytestconfig, {"case": "first", "check": "x"})  # makes the run directory
-    run = pytestconfig.convcheck_recorder.run_dir
+    from convcheck.plugin.records import recorder
+
+    run = recorder(pytestconfig).run_dir
     shutil.rmtree(run)
     run.write_text("")  # the run directory is now a file
     v = Verdict("gone", "regression", {"abs_max": 0.5})

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from convcheck import cache, faults
+from convcheck.plugin import state
 from convcheck.predictors import OrtPredictor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ def median_ms(predictor, x, n=7) -> float:
 
 
 def test_compare_fails_on_a_slowed_conversion(pytestconfig, tmp_path):
-    bench = pytestconfig.convcheck_bench
+    bench = state.bench(pytestconfig)
     slow_path, victim = slowed_cache(bench, tmp_path)
 
     # The fault: bitwise the same outputs, and really slower.

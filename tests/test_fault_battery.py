@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from convcheck import checks, faults, metrics
+from convcheck.plugin import state
 from convcheck.predictors import OrtPredictor, predict_all
 
 # The train-mode fault uses the legacy TorchScript exporter on purpose; its notices are expected.
@@ -231,7 +232,7 @@ def battery(pytestconfig, save_report):
     stated: dict = {}
     yield rows, stated
     if rows:
-        seed = pytestconfig.convcheck_bench.profile.seeds[0]
+        seed = state.bench(pytestconfig).profile.seeds[0]
         table = faults.caught_by_table(rows)
         if stated:
             table += ("\nNear-boundary faults: sized from the case's own tolerances; each must "

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from convcheck.config import HyperParams, get_profile
+from convcheck.plugin import state
 from convcheck.workbench import Workbench
 from models import FRAMEWORKS
 
@@ -22,7 +23,7 @@ def tiny_bench(tmp_path, pytestconfig):
     lines = []
 
     sizes = {"n_train": 512, "n_test": 256}
-    full = pytestconfig.convcheck_bench.dataset("mnist")
+    full = state.bench(pytestconfig).dataset("mnist")
     small = dataclasses.replace(full, x_train=full.x_train[:sizes["n_train"]],
                                 y_train=full.y_train[:sizes["n_train"]],
                                 x_test=full.x_test[:sizes["n_test"]],

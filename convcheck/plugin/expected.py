@@ -12,8 +12,10 @@ from convcheck.cases import conversion_cases, original_cases, with_attacks
 from convcheck.plugin.parametrize import case_ids as _case_ids
 from convcheck.plugin.records import record_outcome
 from convcheck.registry import MODELS
+from convcheck.plugin.state import run
 
 XFAIL = pytest.StashKey()  # item -> its ExpectedFailure
+UNMATCHED = pytest.StashKey()  # config -> entries this run could not check (node ids)
 XF_SEEN = pytest.StashKey()  # config -> {entry: [entry, checked by a test that ran, a skip reason]}
 
 
@@ -22,7 +24,7 @@ def pytest_collection_modifyitems(config, items):
     used = set()
     for item in items:
         case_ids = _case_ids(item)
-        for xf in config.convcheck_expected_failures:
+        for xf in run(config).expected_failures:
             if any(xf.applies(item.originalname, cid) for cid in case_ids):
                 item.stash[XFAIL] = xf
                 used.add(xf.where)
@@ -34,8 +36,8 @@ def _universe(config) -> set[str]:
     """Every case id the declared models, targets and seeds make, whatever this run selects
     (--convcheck-models, -k, -m, node ids): expected failures are checked against it."""
 
-    models, seeds = MODELS.names(), config.convcheck_profile.seeds
-    targets = getattr(config, "convcheck_all_targets", config.convcheck_targets)
+    models, seeds = MODELS.names(), run(config).profile.seeds
+    targets = run(config).all_targets
     originals = original_cases(models, seeds)
     conversions = conversion_cases(models, targets, seeds)
     cases = originals + conversions + with_attacks(originals) + with_attacks(conversions)
@@ -60,7 +62,7 @@ def _unmatched_expected_failures(config, items, used: set) -> None:
     named = config.args_source == pytest.Config.ArgsSource.ARGS
     node_ids = any("::" in a for a in config.args)
     errors, unchecked = [], []
-    for xf in config.convcheck_expected_failures:
+    for xf in run(config).expected_failures:
         if xf.where in used:
             continue
         tests = sorted(n for n in names | suite if fnmatch.fnmatchcase(n, xf.test))
@@ -82,7 +84,7 @@ def _unmatched_expected_failures(config, items, used: set) -> None:
                            f"{', '.join(tests[:3])}"
                            + (f"; closest: {', '.join(near)}" if near else
                               f"; {len(ids)} cases, e.g. {', '.join(ids[:3])}")))
-    config.convcheck_unmatched = [xf for xf, _ in unchecked]
+    config.stash[UNMATCHED] = [xf for xf, _ in unchecked]
     if errors:
         raise pytest.UsageError("convcheck: expected failures that match no test "
                                 "(remove the entry, or fix its pattern):\n"
@@ -131,7 +133,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    for xf in getattr(config, "convcheck_unmatched", []):
+    for xf in config.stash.get(UNMATCHED, []):
         terminalreporter.write_line(
             f"convcheck: expected failure {xf.where} (case {xf.case!r}, test {xf.test!r}) "
             f"matched no test of this run", yellow=True)

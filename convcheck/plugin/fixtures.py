@@ -16,11 +16,12 @@ from convcheck.plugin.records import case_record as _case_record, record
 from convcheck.results import BuildFailed, fail
 from convcheck.spec import SpecError
 from convcheck.workbench import Attacked, Workbench
+from convcheck.plugin.state import bench as bench_of, run
 
 
 @pytest.fixture(scope="session")
 def bench(pytestconfig) -> Workbench:
-    return pytestconfig.convcheck_bench
+    return bench_of(pytestconfig)
 
 
 # One root cause, one failure: a build that failed fails the one test that owns it (with the
@@ -143,9 +144,15 @@ def attacked(request, bench):
 
 
 @pytest.fixture(scope="session")
+def reports_dir(pytestconfig):
+    """Where this run's reports go (--convcheck-reports-dir)."""
+    return run(pytestconfig).reports_dir
+
+
+@pytest.fixture(scope="session")
 def tol(pytestconfig):
     """tol(case)(key) -> (value, source): tolerances.toml looked up for one case."""
-    tolerances, profile = pytestconfig.convcheck_tolerances, pytestconfig.convcheck_profile.name
+    tolerances, profile = run(pytestconfig).tolerances, run(pytestconfig).profile.name
 
     def for_case(case):
         case = getattr(case, "case", case)  # an Original, a Converted or a Case

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,6 +18,7 @@ from convcheck.attacks import attacks_for, why_not
 from convcheck.config import (ConfigError, check_implied_bounds, load_expected_failures,
                               load_profiles, load_targets, load_tolerances, select_targets)
 from convcheck.plugin import OPTIONS, option_source
+from convcheck.plugin.state import RUN, Run
 from convcheck.registry import MODELS
 from convcheck.spec import SpecError
 
@@ -63,6 +65,8 @@ class Problems:
 
 def pytest_configure(config):
     problems = Problems()
+    got = SimpleNamespace(profile=None, models=None, targets=None, all_targets=None,
+                          tolerances=None, expected_failures=None)  # what validated
     proj = problems.check(project.discover, config.rootpath)
     if proj is None:
         problems.raise_if_any()
@@ -85,12 +89,12 @@ def pytest_configure(config):
     profiles = problems.check(load_profiles)
     if profiles is not None:
         if name in profiles:
-            config.convcheck_profile = profiles[name]
+            got.profile = profiles[name]
         else:
             problems.add(f"{where or 'profile'}: unknown profile {name!r}; valid profiles: "
                          f"{', '.join(profiles)}")
     models, where = option_source(config, "models")
-    config.convcheck_models = problems.check(cases.select_models, models, where=where)
+    got.models = problems.check(cases.select_models, models, where=where)
     configured = problems.check(load_targets)
     shipped = cases.shipped_targets(MODELS.names())
     if configured is not None:
@@ -99,7 +103,7 @@ def pytest_configure(config):
             problems.add(f"a shipped artifact is named {clash[0]!r}, like a conversion target: "
                          f"name the artifact apart (e.g. 'shipped-{clash[0]}')")
         all_targets = configured | shipped
-        config.convcheck_all_targets = all_targets  # expected failures are checked against all
+        got.all_targets = all_targets  # expected failures are checked against all
         for m in MODELS:  # a model's own target list names targets that exist
             spec = MODELS.get(m)
             for t in spec.targets or ():
@@ -109,28 +113,29 @@ def pytest_configure(config):
                                  + (f" (did you mean {near[0]!r}?)" if near else "")
                                  + f"; valid: {', '.join(all_targets)}")
         targets, where = option_source(config, "targets")
-        config.convcheck_targets = problems.check(select_targets, targets, None, all_targets,
+        got.targets = problems.check(select_targets, targets, None, all_targets,
                                                   where=where)
         tol = paths["tolerances"]
         if tol is None or tol.is_file():  # else reported above
-            config.convcheck_tolerances = problems.check(
+            got.tolerances = problems.check(
                 load_tolerances, proj.files("tolerances", tol), tuple(all_targets),
                 MODELS.names(), tuple({MODELS.get(m).dataset for m in MODELS}),
                 tuple(profiles) if profiles else None)
-        tolerances = getattr(config, "convcheck_tolerances", None)
-        if tolerances is not None and getattr(config, "convcheck_profile", None):
+        tolerances = got.tolerances
+        if tolerances is not None and got.profile is not None:
             problems.check(check_implied_bounds, tolerances,
-                           _bound_cases(config.convcheck_profile.name, all_targets))
+                           _bound_cases(got.profile.name, all_targets))
     _check_data_names(problems)
-    config.convcheck_expected_failures = problems.check(load_expected_failures)
-    if getattr(config, "convcheck_profile", None) and config.convcheck_models:
-        problems.check(_check_profile, config.convcheck_profile, config.convcheck_models)
+    got.expected_failures = problems.check(load_expected_failures)
+    if got.profile is not None and got.models:
+        problems.check(_check_profile, got.profile, got.models)
     problems.raise_if_any()
-    config.convcheck_project = proj
-    config.convcheck_data_dir = paths["data-dir"]
-    config.convcheck_cache_dir = paths["cache-dir"]
-    config.convcheck_reports_dir = paths["reports-dir"]
-    for marker, text in {**MARKERS, **_model_markers(config.convcheck_models)}.items():
+    config.stash[RUN] = Run(
+        project=proj, profile=got.profile, models=tuple(got.models), targets=got.targets,
+        all_targets=got.all_targets, tolerances=got.tolerances,
+        expected_failures=tuple(got.expected_failures), data_dir=paths["data-dir"],
+        cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"])
+    for marker, text in {**MARKERS, **_model_markers(got.models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
 
 

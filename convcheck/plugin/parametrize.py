@@ -10,6 +10,7 @@ import pytest
 
 from convcheck.attacks import attacks_for, why_not
 from convcheck.cases import Case, conversion_cases, original_cases, with_attacks
+from convcheck.plugin.state import bench, run
 from convcheck.registry import RUNTIME_OS
 
 # OS markers: the runtime a format needs exists on that OS only.
@@ -38,7 +39,7 @@ def _formats(config) -> list:
     conversion is judged against (an untrained original, an attack that moved nothing), so
     selecting a format (-m onnx) keeps it."""
     return [getattr(pytest.mark, f) for f in dict.fromkeys(
-        t.format for t in config.convcheck_targets.values())]
+        t.format for t in run(config).targets.values())]
 
 
 def _params(cases, extra=lambda case: []):
@@ -48,8 +49,7 @@ def _params(cases, extra=lambda case: []):
 
 def pytest_generate_tests(metafunc):
     config = metafunc.config
-    models, seeds, targets = (config.convcheck_models, config.convcheck_profile.seeds,
-                              config.convcheck_targets)
+    models, seeds, targets = run(config).models, run(config).profile.seeds, run(config).targets
 
     def parametrize(name, params, none_because):
         if not params:  # said once, with its reason, instead of pytest's "empty parameter set"
@@ -66,7 +66,7 @@ def pytest_generate_tests(metafunc):
         return format_marks
 
     conversions = conversion_cases(models, targets, seeds)
-    labelled = config.convcheck_bench.labelled  # the data is loaded at session start
+    labelled = bench(config).labelled  # the data is loaded at session start
 
     def attacked(spec):
         return attacks_for(spec, labelled(spec))

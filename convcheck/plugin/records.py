@@ -8,24 +8,39 @@ import pytest
 
 from convcheck import frameworks
 from convcheck.cases import Case
+from convcheck.plugin.state import bench as bench_of, run
 from convcheck.report import Recorder, write_summary
+
+RECORDER = pytest.StashKey()  # config -> the run's Recorder (None until the first record)
+RECORD_ERRORS = pytest.StashKey()  # config -> records that could not be written
+SUMMARY = pytest.StashKey()  # config -> the summary written at the end
+DATA_LINES = pytest.StashKey()  # config -> the data's provenance lines (session start)
+
+
+def data_lines(config) -> list[str]:
+    return config.stash.get(DATA_LINES, [])
+
+
+def recorder(config):
+    """The run's Recorder (its run_dir), or None when nothing was recorded yet."""
+    return config.stash.get(RECORDER, None)
 
 
 def pytest_configure(config):
-    config.convcheck_recorder = None  # made on the first record: runs that check nothing leave nothing
-    config.convcheck_record_errors = []
+    config.stash[RECORDER] = None  # made on the first record: runs that check nothing leave nothing
+    config.stash[RECORD_ERRORS] = []
 
 
 def _recorder(config) -> Recorder:
-    if config.convcheck_recorder is None:
-        bench = config.convcheck_bench
-        run_dir = Recorder.new_run_dir(config.convcheck_reports_dir)
-        config.convcheck_recorder = Recorder(run_dir, {
-            "run": run_dir.name, "project": config.convcheck_project.describe(),
+    if config.stash.get(RECORDER, None) is None:
+        bench = bench_of(config)
+        run_dir = Recorder.new_run_dir(run(config).reports_dir)
+        config.stash[RECORDER] = Recorder(run_dir, {
+            "run": run_dir.name, "project": run(config).project.describe(),
             "profile": bench.profile.name, "seeds": list(bench.profile.seeds),
             "versions": bench.versions, "threads": frameworks.threads(),
-            "data": config.convcheck_data_lines, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    return config.convcheck_recorder
+            "data": data_lines(config), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return config.stash[RECORDER]
 
 
 def record(config, entry: dict) -> None:
@@ -34,7 +49,7 @@ def record(config, entry: dict) -> None:
     try:
         _recorder(config).record(entry)
     except OSError as e:
-        config.convcheck_record_errors.append(f"{entry.get('case')} {entry.get('check')}: {e}")
+        config.stash[RECORD_ERRORS].append(f"{entry.get('case')} {entry.get('check')}: {e}")
 
 
 def record_outcome(item, call, rep) -> None:
@@ -65,7 +80,7 @@ def record_outcome(item, call, rep) -> None:
         "case": c.id, "model": getattr(c, "model", None) if isinstance(c, Case) else None,
         "framework": getattr(c, "framework", None), "target": getattr(c, "target", None),
         "attack": getattr(c, "attack", None), "seed": getattr(c, "seed", None),
-        "profile": config.convcheck_profile.name, "check": "outcome", "test": item.nodeid,
+        "profile": run(config).profile.name, "check": "outcome", "test": item.nodeid,
         "phase": rep.when, "outcome": outcome, "passed": not rep.failed,
         "message": message.strip()[:2000], "seconds": round(rep.duration, 3)})
 
@@ -89,22 +104,22 @@ def _partial(session, exitstatus) -> str | None:
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    recorder = getattr(config, "convcheck_recorder", None)
+    recorder = config.stash.get(RECORDER, None)
     if recorder is None:
         return
     try:
-        config.convcheck_summary = write_summary(
+        config.stash[SUMMARY] = write_summary(
             recorder.run_dir, partial=_partial(session, exitstatus),
-            collected=session.testscollected, built=config.convcheck_bench.progress.spent)
+            collected=session.testscollected, built=bench_of(config).progress.spent)
     except OSError as e:
-        config.convcheck_record_errors.append(f"summary: {e}")
+        config.stash[RECORD_ERRORS].append(f"summary: {e}")
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    path = getattr(config, "convcheck_summary", None)
+    path = config.stash.get(SUMMARY, None)
     if path is not None:
         terminalreporter.write_line(f"convcheck: records and summary in {path.parent}")
-    errors = getattr(config, "convcheck_record_errors", [])
+    errors = config.stash.get(RECORD_ERRORS, [])
     if errors:
         terminalreporter.write_line(
             f"convcheck: {len(errors)} records could not be written (the verdicts above stand): "

@@ -22,7 +22,7 @@ from convcheck import properties, strategies
 __all__ = ["test_equivalence_property"]
 
 
-def test_equivalence_property(converted, bench, tol, expect, property_config, pytestconfig):
+def test_equivalence_property(converted, bench, tol, expect, property_config, reports_dir):
     o = converted.original
     reason = strategies.why_not(o.spec)
     if reason:
@@ -36,7 +36,7 @@ def test_equivalence_property(converted, bench, tol, expect, property_config, py
             o.predictor, converted.predictor, o.spec, o.framework, converted.id,
             tol(converted), max_batch=property_config.max_batch,
             settings=property_config.settings(),
-            save_dir=pytestconfig.convcheck_reports_dir / "counterexamples", loaders=loaders,
+            save_dir=reports_dir / "counterexamples", loaders=loaders,
             padding=bench.padding(o.spec))
     except properties.PropertyFailed as e:
         failure, stats = e, e.stats
