@@ -78,5 +78,4 @@ def refuse(path: Path, allowed: tuple[str, ...], what: str) -> str | None:
             "torchscript": "; declare it under pytorch", "torch-export": "; declare it under "
                                                                           "pytorch",
             "keras": "; declare it under keras", "h5": "; declare it under keras"}
-    return (f"{path.name} is {found}, not {want} ({what})"
-            + (hint.get(kind, "") if kind not in allowed else ""))
+    return f"{path.name} is {found}, not {want} ({what})" + hint.get(kind, "")

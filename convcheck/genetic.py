@@ -20,10 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from convcheck.config import MAX_NEIGHBOURS  # noqa: F401  (the profiles' schema keeps it)
 from convcheck.data import OOV_ID, PAD_ID
 
-FIRST_WORD_ID = max(PAD_ID, OOV_ID) + 1  # IMDb's: ids below are padding and out-of-vocabulary
 SPECIAL = (PAD_ID, OOV_ID)  # IMDb's padding and out-of-vocabulary ids; a model declares its own
 
 

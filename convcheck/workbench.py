@@ -21,7 +21,7 @@ import numpy as np
 from convcheck import attacks, convert, data, datasets, frameworks, genetic, train
 from convcheck.cache import cached, key_of, looks_fresh
 from convcheck.cases import Case
-from convcheck.config import Profile, Target
+from convcheck.config import MAX_NEIGHBOURS, Profile, Target
 from convcheck.predictors import load_converted, predict_all
 from convcheck.progress import Progress
 from convcheck.registry import MODELS
@@ -398,7 +398,7 @@ class Workbench:
                     f"{dataset} has none (declare x_train in its data)")
             vectors = genetic.cooccurrence_vectors(
                 ds.x_train, spec.input.vocab_size, special=(spec.input.pad_id, spec.input.oov_id))
-            self._neighbours[dataset] = genetic.nearest_neighbours(vectors, k=genetic.MAX_NEIGHBOURS)
+            self._neighbours[dataset] = genetic.nearest_neighbours(vectors, k=MAX_NEIGHBOURS)
         return self._neighbours[dataset]
 
     def adversarial(self, original: Original, attack: str) -> attacks.AdversarialSet:

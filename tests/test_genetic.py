@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from convcheck import genetic
-from convcheck.genetic import FIRST_WORD_ID, GeneticParams
+from convcheck.genetic import SPECIAL, GeneticParams
 from models import PAD_ID
 
 GOOD, BAD, FINE, AWFUL = 2, 3, 4, 5  # word ids; 6.. are neutral words
@@ -92,7 +92,7 @@ def test_cooccurrence_neighbours_pair_words_used_alike():
         left, right = contexts[word]
         rows.append(np.r_[rng.integers(40, 60, 3), left, word, right, rng.integers(40, 60, 3)])
     vectors = genetic.cooccurrence_vectors(np.array(rows), vocab_size=64, window=1, dim=8)
-    assert not vectors[:FIRST_WORD_ID].any()  # padding and out-of-vocabulary have no vector
+    assert not vectors[list(SPECIAL)].any()  # padding and out-of-vocabulary have no vector
     table = genetic.nearest_neighbours(vectors, k=1)
     assert table[GOOD, 0] == FINE and table[FINE, 0] == GOOD
     assert table[BAD, 0] == AWFUL and table[AWFUL, 0] == BAD

@@ -11,8 +11,8 @@ import pytest
 from convcheck.cases import conversion_cases, original_cases, with_attacks
 from convcheck.plugin.parametrize import case_ids as _case_ids
 from convcheck.plugin.records import record_outcome
-from convcheck.registry import MODELS
 from convcheck.plugin.state import run
+from convcheck.registry import MODELS
 
 XFAIL = pytest.StashKey()  # item -> its ExpectedFailure
 UNMATCHED = pytest.StashKey()  # config -> entries this run could not check (node ids)
@@ -35,7 +35,6 @@ def pytest_collection_modifyitems(config, items):
 def _universe(config) -> set[str]:
     """Every case id the declared models, targets and seeds make, whatever this run selects
     (--convcheck-models, -k, -m, node ids): expected failures are checked against it."""
-
     models, seeds = MODELS.names(), run(config).profile.seeds
     targets = run(config).all_targets
     originals = original_cases(models, seeds)

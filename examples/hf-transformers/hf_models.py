@@ -17,61 +17,57 @@ def _seeded(config_cls, model_cls, **config):
     return model_cls(config_cls(**config)).eval()
 
 
-def _wrap_tokens(model):
+def _token_inputs(ids):
+    """Right-padded ids: attend to the words only."""
+    return {"input_ids": ids, "attention_mask": (ids != PAD).long()}
+
+
+def _image_inputs(pixels):
+    """[0, 1] pixels, as the image processors' [-1, 1] normalisation would give them."""
+    return {"pixel_values": pixels * 2.0 - 1.0}
+
+
+def _classifier(model, inputs):
+    """The model fed what the service sends (inputs(x): its keyword arguments), returning
+    class probabilities."""
     import torch
     from torch import nn
 
-    class TokenClassifier(nn.Module):
+    class Classifier(nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
-        def forward(self, ids):
-            mask = (ids != PAD).to(torch.int64)  # right-padded: attend to the words only
-            return torch.softmax(self.inner(input_ids=ids, attention_mask=mask).logits, dim=-1)
+        def forward(self, x):
+            return torch.softmax(self.inner(**inputs(x)).logits, dim=-1)
 
-    return TokenClassifier(model).eval()
-
-
-def _wrap_images(model):
-    import torch
-    from torch import nn
-
-    class ImageClassifier(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, pixels):
-            return torch.softmax(self.inner(pixel_values=pixels * 2.0 - 1.0).logits, dim=-1)
-
-    return ImageClassifier(model).eval()
+    return Classifier(model).eval()
 
 
 def bert():
     from transformers import BertConfig, BertForSequenceClassification
 
-    return _wrap_tokens(_seeded(
+    return _classifier(_seeded(
         BertConfig, BertForSequenceClassification, vocab_size=VOCAB, hidden_size=32,
         num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=SEQ, num_labels=3, pad_token_id=PAD))
+        max_position_embeddings=SEQ, num_labels=3, pad_token_id=PAD), _token_inputs)
 
 
 def gpt2():
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    return _wrap_tokens(_seeded(
+    return _classifier(_seeded(
         GPT2Config, GPT2ForSequenceClassification, vocab_size=VOCAB, n_embd=32, n_layer=2,
-        n_head=2, n_positions=SEQ, num_labels=3, pad_token_id=PAD))
+        n_head=2, n_positions=SEQ, num_labels=3, pad_token_id=PAD), _token_inputs)
 
 
 def vit():
     from transformers import ViTConfig, ViTForImageClassification
 
-    return _wrap_images(_seeded(
+    return _classifier(_seeded(
         ViTConfig, ViTForImageClassification, image_size=32, patch_size=8, num_channels=3,
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        num_labels=5))
+        num_labels=5), _image_inputs)
 
 
 def tokens():
