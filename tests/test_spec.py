@@ -173,3 +173,17 @@ def test_output_shape_that_disagrees_with_the_task_fails_naming_the_field(tmp_pa
     assert proc.returncode == 1, out
     assert re.search(r"model 'tiny': pytorch: the model returns shape \(2, 3\) on 2 samples, "
                      r"but task\.num_classes = 5 declares \(2, 5\)", out), out
+
+
+def test_token_domain_fields_are_checked():
+    tokens = {"shape": [12], "layout": "tokens", "vocab_size": 100}
+    with pytest.raises(SpecError, match=r"input\.padding: 'left' unknown; valid: pre, post"):
+        parse(with_("input", tokens | {"padding": "left"}))
+    with pytest.raises(SpecError, match=r"input\.empty: must be true or false, got 'yes'"):
+        parse(with_("input", tokens | {"empty": "yes"}))
+    with pytest.raises(SpecError, match=r"input\.oov_id: must differ from pad_id \(3\)"):
+        parse(with_("input", tokens | {"pad_id": 3, "oov_id": 3}))
+    with pytest.raises(SpecError, match=r"input\.padding: only token inputs have it"):
+        parse(with_("input", {"shape": [4], "layout": "features", "padding": "post"}))
+    spec = parse(with_("input", tokens | {"padding": "post", "empty": True}))
+    assert (spec.input.padding, spec.input.empty) == ("post", True)

@@ -358,3 +358,16 @@ def test_an_original_that_fails_on_a_drawn_input_is_a_domain_problem():
     assert v.check == "input_domain" and v.failed == ["input_domain"]
     assert "the original itself fails" in v.message() and "not a divergence" in v.message()
     assert "IndexError: index out of range in self" in v.message()
+
+
+def test_label_checks_that_compared_nothing_fail():
+    """A property run whose every drawn sample lay within decision_margin compared no label:
+    it fails on labels_compared, not passes; so does a test-set label check over no sample."""
+    stats = properties.Stats(examples=3, samples=5, label_batches=3, labels_compared=0)
+    v = properties.verdict("m-onnx", stats, None)
+    assert v.failed == ["labels_compared"] and "no label was compared" in v.message()
+    stats.labels_compared = 4
+    assert properties.verdict("m-onnx", stats, None).passed
+    empty = np.zeros((0, 3), np.float32)
+    v = checks.label_agreement("m-onnx", empty, empty, lambda k: (0.0, "t"))
+    assert v.failed == ["label_disagreement"] and "no sample to compare" in v.message()
