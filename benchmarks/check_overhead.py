@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from convcheck import checks  # noqa: E402
-from convcheck.config import get_profile, load_targets, load_tolerances  # noqa: E402
-from convcheck.predictors import predict_all  # noqa: E402
-from convcheck.workbench import Workbench  # noqa: E402
+from convcheck.pipeline.workbench import Workbench  # noqa: E402
+from convcheck.runtimes import predict_all  # noqa: E402
+from convcheck.settings import get_profile, load_targets, load_tolerances  # noqa: E402
 from models import FRAMEWORKS  # noqa: E402
 
 

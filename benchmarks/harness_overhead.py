@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 import pytest  # noqa: E402
 
 from convcheck import frameworks  # noqa: E402
-from convcheck.config import get_profile, load_targets  # noqa: E402
-from convcheck.workbench import Workbench  # noqa: E402
-from tests_conformance.test_performance import BATCH  # noqa: E402
+from convcheck.pipeline.workbench import Workbench  # noqa: E402
+from convcheck.settings import get_profile, load_targets  # noqa: E402
+from convcheck.suite.performance import BATCH  # noqa: E402
 
 
 def bare_median(path: Path, x, rounds: int) -> float:

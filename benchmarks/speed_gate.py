@@ -5,7 +5,7 @@ For each case (default: LeNet-5 and the LSTM, PyTorch -> onnx), the suite's own 
 (convcheck.suite.performance: test_speed_ratio's pairing and checks.speed_ratio, with the zoo's
 speed_ratio bound) runs --repeat times on
   - the faithful conversion (a failure there is a false alarm), and
-  - the conversion slowed by convcheck.faults.slow_down, its extra work scaled so the slowed
+  - the conversion slowed by convcheck.testing.faults.slow_down, its extra work scaled so the slowed
     conversion takes about F x its original's time for each F of --factors (the ratio the gate
     judges against speed_ratio; the measured ratio is shown).
 A busy loop in a child process keeps one core at 100 % throughout (--no-load to turn it off).
@@ -25,11 +25,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convcheck import checks, faults, frameworks, project, timing  # noqa: E402
-from convcheck.config import get_profile, load_targets, load_tolerances  # noqa: E402
-from convcheck.predictors import OrtPredictor  # noqa: E402
+from convcheck import checks, frameworks  # noqa: E402
+from convcheck.checks import paired_timing as timing  # noqa: E402
+from convcheck.pipeline.workbench import Workbench  # noqa: E402
+from convcheck.runtimes import OrtPredictor  # noqa: E402
+from convcheck.settings import get_profile, load_targets, load_tolerances, project  # noqa: E402
 from convcheck.suite.performance import BATCH, PAIRING, paired_inference  # noqa: E402
-from convcheck.workbench import Workbench  # noqa: E402
+from convcheck.testing import faults  # noqa: E402
 
 
 def _spin() -> None:

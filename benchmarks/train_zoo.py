@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from convcheck import metrics  # noqa: E402
-from convcheck.attacks import attacks_for  # noqa: E402
-from convcheck.config import get_profile  # noqa: E402
-from convcheck.workbench import Workbench  # noqa: E402
+from convcheck.checks import metrics  # noqa: E402
+from convcheck.pipeline.workbench import Workbench  # noqa: E402
+from convcheck.robustness.attacks import attacks_for  # noqa: E402
+from convcheck.settings import get_profile  # noqa: E402
 from models import FRAMEWORKS, ZOO  # noqa: E402
 
 

@@ -7,8 +7,12 @@ The public API for a project's own declarations (cheap to import: no framework, 
 - the conformance tests themselves are ``convcheck.suite`` (``from convcheck.suite import *``
   in a test module collects every family).
 """
-from convcheck.registry import (declare_model, register_dataset, register_exporter,
-                                register_runtime)
+from convcheck.declarations.registry import (
+                                declare_model,
+                                register_dataset,
+                                register_exporter,
+                                register_runtime,
+)
 
 __all__ = ["declare_model", "register_dataset", "register_exporter", "register_runtime"]
 __version__ = "0.2.0"

@@ -9,7 +9,7 @@ is how a verdict fails a pytest test (`fail`); expected failures read its verdic
 
 Project code imports results from here (``from convcheck.results import Verdict, fail``); the
 check functions themselves are in convcheck.checks, the property runner's results in
-convcheck.properties.
+convcheck.fuzz.properties.
 """
 from __future__ import annotations
 

@@ -59,6 +59,6 @@ ZOO = {s.name: s for s in (
 
 
 def get_spec(name: str):
-    from convcheck.registry import MODELS
+    from convcheck.declarations.registry import MODELS
 
     return MODELS.get(name)

@@ -1,7 +1,7 @@
 """Shared by the project's own fault tests: the good conversions that faults are made from."""
 import pytest
 
-from convcheck.convert import ConversionError
+from convcheck.conversion.runner import ConversionError
 from convcheck.plugin import state
 
 FAULT_TARGET = "onnx"

@@ -1,4 +1,4 @@
-"""Tests of convcheck.artifacts: the size on disk of a model counts every file that belongs to it."""
+"""Tests of convcheck.conversion.artifacts: the size on disk of a model counts every file that belongs to it."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from convcheck.artifacts import artifact_files, size_on_disk
+from convcheck.conversion.artifacts import artifact_files, size_on_disk
 
 
 def small_onnx(path, external: bool):

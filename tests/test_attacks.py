@@ -1,11 +1,11 @@
-"""convcheck.attacks without a model: seed selection, Boundary starts, what counts as moved."""
+"""convcheck.robustness.attacks without a model: seed selection, Boundary starts, what counts as moved."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from convcheck import attacks
-from convcheck.attacks import AdversarialSet, AttackError
+from convcheck.robustness import attacks
+from convcheck.robustness.attacks import AdversarialSet, AttackError
 
 
 def test_seeds_are_the_first_correct_and_usable_samples():

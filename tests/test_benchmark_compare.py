@@ -3,7 +3,7 @@
 Three runs of the suite's inference benchmarks (LeNet-5, target onnx) as subprocesses, as a user
 would type them: a baseline saved with --benchmark-autosave; a control on the same models with
 --benchmark-compare --benchmark-compare-fail, which passes; the same comparison on a candidate
-whose PyTorch ONNX conversion was replaced by convcheck.faults.slow_down (same outputs, extra
+whose PyTorch ONNX conversion was replaced by convcheck.testing.faults.slow_down (same outputs, extra
 work), which fails. The candidate is a copy of the cache with that one entry swapped and its
 checksum re-recorded, i.e. what a converter upgrade emitting a slower graph would leave there;
 the suite itself has no switch for it. The baseline also runs the within-run gate
@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcheck import cache, faults
+from convcheck.pipeline import cache
 from convcheck.plugin import state
-from convcheck.predictors import OrtPredictor
+from convcheck.runtimes import OrtPredictor
+from convcheck.testing import faults
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, TARGET = "lenet5", "onnx"

@@ -1,4 +1,4 @@
-"""Tests of convcheck.cache: build once, detect stale/corrupt entries, never leave half an entry."""
+"""Tests of convcheck.pipeline.cache: build once, detect stale/corrupt entries, never leave half an entry."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from convcheck.cache import META, cached, check_entry, key_of
+from convcheck.pipeline.cache import META, cached, check_entry, key_of
 
 PARTS = {"model": "lenet5", "framework": "keras", "seed": 0, "hyperparams": {"lr": 0.05}}
 
@@ -200,7 +200,7 @@ def test_entries_of_different_data_live_side_by_side(tmp_path):
     """Models trained on a --convcheck-data-dir are cached apart from the default data's: a run
     on other data never evicts them (the default data keeps its untagged names)."""
     from convcheck.data import Provenance
-    from convcheck.workbench import Workbench
+    from convcheck.pipeline.workbench import Workbench
 
     class DS:
         provenance = Provenance("idx files in /data", 60000, 10000, "3fa2b1c0" + "0" * 56)

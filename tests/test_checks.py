@@ -1,4 +1,4 @@
-"""Tests of convcheck.metrics (on hand-computed arrays) and convcheck.checks (verdicts and messages)."""
+"""Tests of convcheck.checks.metrics (on hand-computed arrays) and convcheck.checks (verdicts and messages)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from convcheck import checks, metrics
+from convcheck import checks
+from convcheck.checks import metrics
 
 # Values are powers of two, so every difference below is exact.
 REF = np.array([[0.5, 0.25, 0.25],

@@ -1,4 +1,4 @@
-"""Tests of convcheck.config: the shipped profiles/tolerances/targets, and every way a file can be wrong.
+"""Tests of convcheck.settings: the shipped profiles/tolerances/targets, and every way a file can be wrong.
 
 Each bad file is written to tmp_path; every mistake must be a ConfigError that names the file and
 the offending key (and, for unknown keys/names, lists the valid ones). What depends on the declared
@@ -13,13 +13,23 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from convcheck import config, registry
-from convcheck.config import (MATCH_KEYS, TOLERANCE_KEYS, ConfigError, HyperParams, get_profile,
-                              load_profiles, load_targets, load_tolerances, select_targets)
-from convcheck.plugin.options import _check_profile, check_attack_sizes
-from convcheck.project import DEFAULTS
 from minimal_profile import ATTACK_TABLES, minimal_profile
+
+from convcheck import settings as config
+from convcheck.declarations import registry
+from convcheck.plugin.options import _check_profile, check_attack_sizes
+from convcheck.settings import (
+    MATCH_KEYS,
+    TOLERANCE_KEYS,
+    ConfigError,
+    HyperParams,
+    get_profile,
+    load_profiles,
+    load_targets,
+    load_tolerances,
+    select_targets,
+)
+from convcheck.settings.project import DEFAULTS
 from models import FRAMEWORKS, ZOO
 
 ALL_TARGETS = ("onnx", "onnx-legacy")
@@ -519,7 +529,7 @@ def test_lookup_default_then_last_matching_override_wins(tmp_path):
 
 
 def test_an_override_by_format_applies_to_every_target_of_it(tmp_path):
-    from convcheck.cases import Case
+    from convcheck.pipeline.cases import Case
 
     tol = tolerances(tmp_path, '[default]\nspeed_ratio = 1.5\n[[override]]\nformat = "coreml"\n'
                                'speed_ratio = 2.5\nreason = "not timed in pairs"\n')

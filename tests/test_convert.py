@@ -1,8 +1,8 @@
 """A converter that fails or hangs fails its case with the converter's own message."""
 import pytest
 
-from convcheck.config import Target
-from convcheck.convert import ConversionError, convert
+from convcheck.conversion.runner import ConversionError, convert
+from convcheck.settings import Target
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_failed_conversion_is_remembered_not_retried(bench, monkeypatch):
         calls.append(args)
         raise ConversionError("converter exploded")
 
-    monkeypatch.setattr("convcheck.convert.convert", failing)
+    monkeypatch.setattr("convcheck.conversion.runner.convert", failing)
     monkeypatch.setitem(bench.targets, "onnx-broken",
                         Target("onnx-broken", "onnx", 60, {"pytorch": {"exporter": "dynamo"}}))
     for _ in range(2):

@@ -1,5 +1,5 @@
 """checks.artifact_declares fails on CoreML artifacts known to be wrong (on spec descriptions
-shaped like convert.describe_coreml's), and the predictor/artifact wiring for CoreML."""
+shaped like runner.describe_coreml's), and the predictor/artifact wiring for CoreML."""
 from __future__ import annotations
 
 import copy
@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from convcheck import checks, convert
-from convcheck.config import load_targets
-from convcheck.registry import RUNTIME_OS, RUNTIMES
+from convcheck import checks
+from convcheck.conversion import runner
+from convcheck.declarations.registry import RUNTIME_OS, RUNTIMES
+from convcheck.settings import load_targets
 from models import get_spec
 
 FP16 = {"convert_to": "mlprogram", "precision": "fp16"}
@@ -29,7 +30,7 @@ def described(expected: dict) -> dict:
 
 @pytest.mark.parametrize("model, framework", [("lstm", "pytorch"), ("lenet5", "keras")])
 def test_faithful_artifact_passes_and_records_its_size(model, framework):
-    expected = convert.coreml_expected(get_spec(model), framework, FP16)
+    expected = runner.coreml_expected(get_spec(model), framework, FP16)
     v = checks.artifact_declares("c", described(expected), expected)
     assert v.passed, v.message()
     assert v.measured["size_bytes"] == 2000
@@ -48,7 +49,7 @@ def test_faithful_artifact_passes_and_records_its_size(model, framework):
      r"probabilities shape \(past the batch\) = \[\[3, 3\]\], expected \[\[2, 2\]\]"),
 ])
 def test_wrong_artifact_fails_with_what_differs(break_it, match):
-    expected = convert.coreml_expected(get_spec("lstm"), "pytorch", FP16)
+    expected = runner.coreml_expected(get_spec("lstm"), "pytorch", FP16)
     d = described(expected)
     break_it(d)
     v = checks.artifact_declares("lstm-pytorch-coreml", d, expected)
@@ -58,7 +59,7 @@ def test_wrong_artifact_fails_with_what_differs(break_it, match):
 
 def test_coreml_targets_wiring():
     targets = load_targets()
-    names = {t: convert.artifact_file(targets[t]) for t in
+    names = {t: runner.artifact_file(targets[t]) for t in
              ("coreml-mlprogram-fp32", "coreml-mlprogram-fp16", "coreml-neuralnetwork")}
     assert names == {"coreml-mlprogram-fp32": "model.mlpackage",
                      "coreml-mlprogram-fp16": "model.mlpackage",

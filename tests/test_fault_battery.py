@@ -1,13 +1,13 @@
 """The fault battery: every check of the conformance suite can fail.
 
-Each fault of convcheck.faults is made from a real trained original's good ONNX conversion (the
+Each fault of convcheck.testing.faults is made from a real trained original's good ONNX conversion (the
 session Workbench), run on the held-out test set, and put through the same checks, with the same
 tolerances, as convcheck/suite/equivalence.py. The verdict must fail and name the
 metrics the fault is known to break. A control shows the good conversions pass every check, so the
 battery does not fail for an unrelated reason. The caught-by table goes to
 <reports>/fault-battery.md (and stdout with -s).
 
-Besides gross faults, near-boundary ones (convcheck.faults.perturb_output_band,
+Besides gross faults, near-boundary ones (convcheck.testing.faults.perturb_output_band,
 flip_top_two_in_margin_band) are sized from the case's own tolerances: an error of 2x, 5x or
 10x abs_max, 2x abs_p99, abs_mean, rel_max or rel_mean, elements just past ptol, one flipped
 label. Each states the metrics that must fail AND those that must pass, so that every check is
@@ -21,9 +21,11 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from convcheck import checks, faults, metrics
+from convcheck import checks
+from convcheck.checks import metrics
 from convcheck.plugin import state
-from convcheck.predictors import OrtPredictor, predict_all
+from convcheck.runtimes import OrtPredictor, predict_all
+from convcheck.testing import faults
 
 # The train-mode fault uses the legacy TorchScript exporter on purpose; its notices are expected.
 pytestmark = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convcheck import genetic
-from convcheck.genetic import SPECIAL, GeneticParams
+from convcheck.robustness import genetic
+from convcheck.robustness.genetic import SPECIAL, GeneticParams
 from models import PAD_ID
 
 GOOD, BAD, FINE, AWFUL = 2, 3, 4, 5  # word ids; 6.. are neutral words

@@ -79,7 +79,7 @@ import sys
 
 def test_nothing_of_convcheck_was_imported():
     heavy = [m for m in ("torch", "tensorflow", "keras", "onnxruntime", "coremltools",
-                         "convcheck.workbench", "convcheck.plugin.session", "numpy")
+                         "convcheck.pipeline.workbench", "convcheck.plugin.session", "numpy")
              if m in sys.modules]
     assert not heavy, heavy
 '''

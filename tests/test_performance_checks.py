@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from convcheck import checks, timing
+from convcheck import checks
+from convcheck.checks import paired_timing as timing
 from convcheck.report import summary
 
 
@@ -145,7 +146,7 @@ def test_tables_iii_and_iv():
 
 
 def test_onnxruntime_session_config_reaches_the_session(good_conversion):
-    from convcheck.predictors import OrtPredictor
+    from convcheck.runtimes import OrtPredictor
 
     path = good_conversion("lenet5", "pytorch").path
     off = OrtPredictor.load(path, {"session.intra_op.allow_spinning": "0"})
@@ -159,7 +160,7 @@ def test_onnxruntime_session_config_reaches_the_session(good_conversion):
 def test_interval_states_the_coverage_it_has():
     """(min, max) of 5 pairs covers the median with probability 1 - 2/32 = 93.75 %, not the
     95 % asked: the figure recorded (and written in a failure) is the real one."""
-    from convcheck.timing import Pairs, interval_coverage
+    from convcheck.checks.paired_timing import Pairs, interval_coverage
 
     assert interval_coverage(5) == pytest.approx(1 - 2 / 2 ** 5)
     assert interval_coverage(6) == pytest.approx(1 - 2 / 2 ** 6)

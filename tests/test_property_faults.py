@@ -1,8 +1,8 @@
 """The property test can fail: on a known-wrong conversion Hypothesis finds a counterexample and
 shrinks it to a minimal one.
 
-Each fault of convcheck.faults is made from a trained original's good ONNX conversion (the
-session Workbench) and put through convcheck.properties.run_property -- the function
+Each fault of convcheck.testing.faults is made from a trained original's good ONNX conversion (the
+session Workbench) and put through convcheck.fuzz.properties.run_property -- the function
 convcheck/suite/properties.py runs -- with the good case's tolerances. Hypothesis must
 report a failure, the shrunk batch must be a single sample (and, where the fault breaks every
 input, the simplest one the strategies have), and the saved counterexample must reproduce the
@@ -21,11 +21,13 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from hypothesis import Phase, settings as Settings
+from hypothesis import Phase
+from hypothesis import settings as Settings
 
-from convcheck import faults, properties, strategies
-from convcheck.predictors import OrtPredictor
-from convcheck.strategies import Image, Tokens
+from convcheck.fuzz import properties, strategies
+from convcheck.fuzz.strategies import Image, Tokens
+from convcheck.runtimes import OrtPredictor
+from convcheck.testing import faults
 
 MAX_EXAMPLES = 100  # a cap: the search stops at the first failure
 # No explain phase: on a fault that breaks every input it spends ~100 more executions to say

@@ -6,7 +6,15 @@ import json
 import numpy as np
 
 from convcheck import report
-from convcheck.report import RECORDS, RUN_INFO, SUMMARY, Recorder, read_records, summary, write_summary
+from convcheck.report import (
+    RECORDS,
+    RUN_INFO,
+    SUMMARY,
+    Recorder,
+    read_records,
+    summary,
+    write_summary,
+)
 
 
 def rec(check, model, framework, target, seed, measured, passed=True, tolerances=None):

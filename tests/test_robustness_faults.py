@@ -1,6 +1,6 @@
 """Every robustness check can fail.
 
-Known-wrong conversions (convcheck.faults, made from a trained original's good ONNX conversion)
+Known-wrong conversions (convcheck.testing.faults, made from a trained original's good ONNX conversion)
 are replayed on the session's real adversarial sets -- the ones tests_conformance/
 test_robustness.py uses -- and put through the same checks with the same tolerances; each
 verdict must fail on the metrics the fault is known to break, and a control shows the good
@@ -15,11 +15,13 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from convcheck import attacks, checks, faults
-from convcheck.attacks import attacks_for
-from convcheck.metrics import attack_success_rate
-from convcheck.predictors import OrtPredictor, TorchPredictor, predict_all
-from convcheck.workbench import Attacked
+from convcheck import checks
+from convcheck.checks.metrics import attack_success_rate
+from convcheck.pipeline.builds import Attacked
+from convcheck.robustness import attacks
+from convcheck.robustness.attacks import attacks_for
+from convcheck.runtimes import OrtPredictor, TorchPredictor, predict_all
+from convcheck.testing import faults
 
 LENET5 = (("lenet5", "pytorch"), ("lenet5", "keras"))
 # R(m, c) is not among them: its bound is off by default (each success_rate_delta bounds it);

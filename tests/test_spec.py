@@ -1,4 +1,4 @@
-"""Model declarations (convcheck.spec, convcheck.datasets, convcheck.project): every mistake is
+"""Model declarations (convcheck.declarations.spec, convcheck.data.declared, convcheck.settings.project): every mistake is
 one error naming the model and the field; a team's arrays are checked against the declaration;
 settings are found where the README says, convcheck.toml winning over pyproject.toml."""
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcheck import datasets, project
 from convcheck.data import DataError
-from convcheck.spec import SpecError, parse_model
+from convcheck.data import declared
+from convcheck.declarations.spec import SpecError, parse_model
+from convcheck.settings import project
 
 GOOD = {"input": {"shape": [4], "layout": "features", "range": [0.0, 1.0]},
         "task": {"num_classes": 3}, "data": {"loader": "json:loads"},
@@ -97,7 +98,7 @@ def test_regression_task_has_no_classes():
 def load(spec, arrays: dict, tmp_path: Path):
     np.savez(tmp_path / "d.npz", **arrays)
     spec = parse_model("m", {**GOOD, "data": {"npz": "d.npz"}}, "test.toml", tmp_path)
-    return datasets.load_for(spec, None, tmp_path, n_train=None, n_test=None)
+    return declared.load_for(spec, None, tmp_path, n_train=None, n_test=None)
 
 
 def test_team_arrays_are_checked_against_the_declaration(tmp_path):

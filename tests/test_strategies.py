@@ -1,4 +1,4 @@
-"""Tests of convcheck.strategies and convcheck.properties without any trained model, and of the
+"""Tests of convcheck.fuzz.strategies and convcheck.fuzz.properties without any trained model, and of the
 profiles' `hypothesis` table and the Hypothesis settings profiles (convcheck/plugin/hypothesis.py).
 
 The strategies must cover the input domain they promise and stay inside it; the runner must find,
@@ -11,12 +11,14 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, find, given, settings, strategies as st
-
-from convcheck import checks, properties, strategies
-from convcheck.config import ConfigError, load_profiles
-from convcheck.strategies import IMAGE_KINDS, TOKEN_KINDS, Image, Tokens
+from hypothesis import HealthCheck, find, given, settings
+from hypothesis import strategies as st
 from minimal_profile import minimal_profile
+
+from convcheck import checks
+from convcheck.fuzz import properties, strategies
+from convcheck.fuzz.strategies import IMAGE_KINDS, TOKEN_KINDS, Image, Tokens
+from convcheck.settings import ConfigError, load_profiles
 from models import MAX_LEN, OOV_ID, PAD_ID, VOCAB_SIZE, get_spec
 
 FAST = settings(max_examples=40, deadline=None, database=None,
@@ -292,7 +294,7 @@ def test_hypothesis_profiles_are_registered_and_ci_is_the_default_on_ci(monkeypa
 def _token_spec(**input_fields):
     from pathlib import Path
 
-    from convcheck.spec import parse_model
+    from convcheck.declarations.spec import parse_model
 
     fields = {"shape": [12], "layout": "tokens", "vocab_size": 1000} | input_fields
     return parse_model("tiny-bert", {"input": fields, "task": {"num_classes": 2},
@@ -333,7 +335,7 @@ def test_token_domain_ids_and_empty_sequences():
 
 
 def test_padding_side_is_what_the_data_shows():
-    from convcheck.datasets import padding_side
+    from convcheck.data.declared import padding_side
 
     post = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [6, 7, 8, 9]])
     assert padding_side(post, 0) == "post" and padding_side(post[:, ::-1], 0) == "pre"

@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from convcheck.config import HyperParams, get_profile
+from convcheck.pipeline.workbench import Workbench
 from convcheck.plugin import state
-from convcheck.workbench import Workbench
+from convcheck.settings import HyperParams, get_profile
 from models import FRAMEWORKS
 
 TINY = HyperParams("sgd", 0.05, 64, 2, momentum=0.9)
@@ -69,7 +69,7 @@ def test_second_run_loads_from_cache_and_corrupt_entry_is_retrained(tiny_bench):
 
 
 def test_plan_counts_what_is_not_built_and_each_build_says_what_is_left(tiny_bench):
-    from convcheck.cases import Case
+    from convcheck.pipeline.cases import Case
 
     make, lines, _ = tiny_bench
     bench = make()

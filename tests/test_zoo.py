@@ -201,7 +201,7 @@ def test_get_spec_unknown_lists_valid_names():
 def test_zoo_declarations():
     """The zoo is declared through convcheck.declare_model: registered under its names, with
     what an input strategy or an attack draws (kind) and the zoo's markers."""
-    from convcheck.registry import MODELS
+    from convcheck.declarations.registry import MODELS
 
     assert set(ZOO) <= set(MODELS.names())
     for name, spec in ZOO.items():

@@ -104,8 +104,16 @@ def pytest_configure(config):
     check_option_spelling(config)
     if not active(config):
         return
-    from convcheck.plugin import (benchmarks, expected, fixtures, hypothesis, options,
-                                  parametrize, records, session)
+    from convcheck.plugin import (
+        benchmarks,
+        expected,
+        fixtures,
+        hypothesis,
+        options,
+        parametrize,
+        records,
+        session,
+    )
 
     benchmarks.default_storage(config)
     # Registered now, their pytest_configure runs at once, in this order: options validates

@@ -8,11 +8,11 @@ import fnmatch
 
 import pytest
 
-from convcheck.cases import conversion_cases, original_cases, with_attacks
+from convcheck.declarations.registry import MODELS
+from convcheck.pipeline.cases import conversion_cases, original_cases, with_attacks
 from convcheck.plugin.parametrize import case_ids as _case_ids
 from convcheck.plugin.records import record_outcome
 from convcheck.plugin.state import run
-from convcheck.registry import MODELS
 
 XFAIL = pytest.StashKey()  # item -> its ExpectedFailure
 UNMATCHED = pytest.StashKey()  # config -> entries this run could not check (node ids)

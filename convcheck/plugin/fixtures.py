@@ -7,16 +7,19 @@ from dataclasses import replace
 
 import pytest
 
-from convcheck.attacks import AttackError
-from convcheck.cases import Case
-from convcheck.convert import ConversionError
+from convcheck.conversion.runner import ConversionError
 from convcheck.data import DataError
+from convcheck.declarations.spec import SpecError
+from convcheck.pipeline.cases import Case
+from convcheck.pipeline.builds import Attacked
+from convcheck.pipeline.workbench import Workbench
 from convcheck.plugin.parametrize import case_ids as _case_ids
-from convcheck.plugin.records import case_record as _case_record, record
-from convcheck.plugin.state import bench as bench_of, run
+from convcheck.plugin.records import case_record as _case_record
+from convcheck.plugin.records import record
+from convcheck.plugin.state import bench as bench_of
+from convcheck.plugin.state import run
 from convcheck.results import BuildFailed, fail
-from convcheck.spec import SpecError
-from convcheck.workbench import Attacked, Workbench
+from convcheck.robustness.attacks import AttackError
 
 
 @pytest.fixture(scope="session")
@@ -180,3 +183,28 @@ def note(pytestconfig, bench):
         record(pytestconfig, _case_record(bench, model, measurement) | {"judged": False})
 
     return keep
+
+
+@pytest.fixture(scope="session")
+def regression_tol(pytestconfig):
+    """regression_tol(framework)(key) -> (value, source): the tolerances of the known-divergence
+    reproducers (convcheck.suite.regressions), which have no model case to match."""
+    tolerances, profile = run(pytestconfig).tolerances, run(pytestconfig).profile.name
+    return lambda framework: (lambda key: tolerances.lookup(key, framework=framework,
+                                                            profile=profile))
+
+
+@pytest.fixture
+def regression_record(pytestconfig, bench):
+    """regression_record(regression, verdict): record what a reproducer measured."""
+    from convcheck import regressions
+
+    def write(reg, verdict) -> None:
+        record(pytestconfig, {
+            "case": reg.id, "model": reg.name, "framework": reg.framework,
+            "target": reg.exporter, "seed": regressions.SEED, "profile": bench.profile.name,
+            "check": verdict.check, "measured": verdict.measured,
+            "tolerances": verdict.tolerances, "passed": verdict.passed,
+            "failures": verdict.failures, "behaviour": reg.behaviour, "origin": reg.origin})
+
+    return write

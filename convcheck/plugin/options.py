@@ -13,14 +13,23 @@ from types import SimpleNamespace
 
 import pytest
 
-from convcheck import cases, frameworks, project
-from convcheck.attacks import attacks_for, why_not
-from convcheck.config import (ConfigError, check_implied_bounds, load_expected_failures,
-                              load_profiles, load_targets, load_tolerances, select_targets)
+from convcheck import frameworks
+from convcheck.declarations.registry import MODELS
+from convcheck.declarations.spec import SpecError
+from convcheck.pipeline import cases
 from convcheck.plugin import OPTIONS, option_source
 from convcheck.plugin.state import RUN, Run
-from convcheck.registry import MODELS
-from convcheck.spec import SpecError
+from convcheck.robustness.attacks import attacks_for, why_not
+from convcheck.settings import (
+    ConfigError,
+    check_implied_bounds,
+    load_expected_failures,
+    load_profiles,
+    load_targets,
+    load_tolerances,
+    project,
+    select_targets,
+)
 
 DEFAULT_PROFILE = "smoke"
 # Markers every convcheck session knows; each model adds its name and its declared markers.
@@ -32,6 +41,7 @@ MARKERS = {
     "boundary": "adversarial sets made by the Boundary attack (ART; image classifiers)",
     "genetic": "adversarial sets made by the genetic word-substitution attack (text classifiers)",
     "macos": "runs a converted model whose runtime exists on macOS only (skipped elsewhere)",
+    "regression": "minimal reproducers of known converter divergences (convcheck.suite.regressions)",
 }
 
 
@@ -230,7 +240,7 @@ def _model_markers(models) -> dict[str, str]:
         out[m] = f"cases of model {m} ({spec.origin})"
         for k in spec.markers:
             out.setdefault(k, f"declared by models ({m}, ...)")
-    from convcheck.registry import RUNTIMES
+    from convcheck.declarations.registry import RUNTIMES
 
     for fmt in RUNTIMES:
         out.setdefault(fmt, f"cases that convert to {fmt}")
@@ -281,7 +291,7 @@ def check_attack_sizes(profile, models, labelled=lambda spec: True) -> None:
 def _check_data_names(problems: Problems) -> None:
     """A model whose data is a registered name (no npz, no loader) names one that exists: a
     typo would otherwise surface as a crash when the data loads."""
-    from convcheck.registry import DATASETS
+    from convcheck.declarations.registry import DATASETS
 
     for m in MODELS:
         spec = MODELS.get(m)

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from convcheck.attacks import attacks_for, why_not
-from convcheck.cases import Case, conversion_cases, original_cases, with_attacks
+from convcheck.declarations.registry import RUNTIME_OS
+from convcheck.pipeline.cases import Case, conversion_cases, original_cases, with_attacks
 from convcheck.plugin.state import bench, run
-from convcheck.registry import RUNTIME_OS
+from convcheck.robustness.attacks import attacks_for, why_not
 
 # OS markers: the runtime a format needs exists on that OS only.
 PLATFORMS = {"macos": "darwin"}
@@ -118,7 +118,7 @@ def pytest_generate_tests(metafunc):
 def _exporter_refuses(case, targets) -> str | None:
     """Why the case's exporter cannot take its original's declared source (said before
     converting, as the skip of every test of the case), naming the target that can."""
-    from convcheck.exporters import why_not as exporter_why_not
+    from convcheck.conversion.exporters import why_not as exporter_why_not
 
     source = case.spec.sources[case.framework]
     if case.target in source.artifacts:
@@ -141,7 +141,7 @@ def _exporter_refuses(case, targets) -> str | None:
 
 
 def _not_attacked(cases, labelled, extra=()) -> list:
-    from convcheck.attacks import ATTACKS
+    from convcheck.robustness.attacks import ATTACKS
 
     def reasons(spec) -> str:
         by_reason: dict = {}

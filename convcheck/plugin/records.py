@@ -7,8 +7,9 @@ import time
 import pytest
 
 from convcheck import frameworks
-from convcheck.cases import Case
-from convcheck.plugin.state import bench as bench_of, run
+from convcheck.pipeline.cases import Case
+from convcheck.plugin.state import bench as bench_of
+from convcheck.plugin.state import run
 from convcheck.report import Recorder, write_summary
 
 RECORDER = pytest.StashKey()  # config -> the run's Recorder (None until the first record)

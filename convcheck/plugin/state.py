@@ -14,20 +14,20 @@ import pytest
 
 @dataclass(frozen=True)
 class Run:
-    project: object  # convcheck.project.Project
-    profile: object  # convcheck.config.Profile
+    project: object  # convcheck.settings.project.Project
+    profile: object  # convcheck.settings.Profile
     models: tuple[str, ...]  # the selected models
-    targets: dict  # the selected targets: name -> convcheck.config.Target
+    targets: dict  # the selected targets: name -> convcheck.settings.Target
     all_targets: dict  # every configured and shipped target (expected failures are checked on all)
-    tolerances: object  # convcheck.config.Tolerances
-    expected_failures: tuple  # convcheck.config.ExpectedFailure entries
+    tolerances: object  # convcheck.settings.Tolerances
+    expected_failures: tuple  # convcheck.settings.ExpectedFailure entries
     data_dir: Path | None
     cache_dir: Path
     reports_dir: Path
 
 
 RUN = pytest.StashKey[Run]()
-BENCH = pytest.StashKey[object]()  # the session's convcheck.workbench.Workbench
+BENCH = pytest.StashKey[object]()  # the session's convcheck.pipeline.workbench.Workbench
 
 
 def run(config) -> Run:

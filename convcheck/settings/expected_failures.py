@@ -9,7 +9,6 @@ from pathlib import Path
 
 from convcheck.settings.files import ConfigError, _check_type, _files, _read_toml, _unknown
 
-
 # --------------------------------------------------------------------------- expected failures
 
 _XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str, "expect": dict}

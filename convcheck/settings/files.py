@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from convcheck import project as _project
+from convcheck.settings import project as _project
 
 
 class ConfigError(Exception):

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from convcheck.settings.files import ConfigError, _check_type, _files, _read_merged, _unknown
 
-
 # attack -> the kind of input it attacks (ModelSpec.kind); every attack needs a classifier.
 ATTACKS = {"fgsm": "image", "boundary": "image", "genetic": "tokens"}
 # Each attack's parameters in a profile's `attack.<name>` table (profiles.toml), with their types.
@@ -21,7 +20,7 @@ ATTACK_PARAMS: dict[str, dict] = {
     "genetic": {"n_samples": int, "population": int, "generations": int, "neighbours": int,
                 "max_modification": _NUM, "min_words": int, "max_words": int},
 }
-# Neighbours kept per word (convcheck.genetic); an attack uses its first `neighbours`.
+# Neighbours kept per word (convcheck.robustness.genetic); an attack uses its first `neighbours`.
 MAX_NEIGHBOURS = 32
 
 
@@ -129,7 +128,7 @@ def _parse_profile(path, name, body) -> Profile:
             )
         train[model] = HyperParams(**{k: (float(v) if k in ("lr", "momentum") else v)
                                       for k, v in hp.items()})
-    # hypothesis: the property tests' batch size and example count (fixtures/hypothesis.py).
+    # hypothesis: the property tests' batch size and example count (convcheck/plugin/hypothesis.py).
     hyp = body.get("hypothesis", {})
     _unknown(path, f"{name}.hypothesis", hyp, _HYPOTHESIS_TYPES)
     for k, v in hyp.items():

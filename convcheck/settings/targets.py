@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convcheck.declarations.spec import FRAMEWORKS
 from convcheck.settings.files import ConfigError, _check_type, _files, _read_merged, _unknown
-from convcheck.spec import FRAMEWORKS
-
 
 # --------------------------------------------------------------------------- targets
 
@@ -55,7 +54,7 @@ class Target:
 
 
 def load_targets(paths=None) -> dict[str, Target]:
-    from convcheck import registry
+    from convcheck.declarations import registry
 
     raw, path = _read_merged(_files("targets", paths))
     targets = {}
@@ -85,7 +84,7 @@ def load_targets(paths=None) -> dict[str, Target]:
             if custom:
                 if "exporter" in opts:
                     raise ConfigError(f"{path}: {where}: give exporter or converter, not both")
-                from convcheck.spec import SpecError, import_callable
+                from convcheck.declarations.spec import SpecError, import_callable
                 try:
                     import_callable(opts["converter"])
                 except SpecError as e:

@@ -7,10 +7,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from convcheck.declarations.spec import FRAMEWORKS
 from convcheck.settings.files import ConfigError, _check_type, _files, _read_toml, _unknown
 from convcheck.settings.profiles import ATTACKS
-from convcheck.spec import FRAMEWORKS
-
 
 # --------------------------------------------------------------------------- tolerances
 
@@ -30,12 +29,12 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     "accuracy_delta": (int, float),
     "size_ratio": (int, float),
     "speed_ratio": (int, float),
-    # tests_conformance/test_regressions.py: max abs error of a minimal reproducer's outputs,
+    # convcheck.suite.regressions: max abs error of a minimal reproducer's outputs,
     # float32 paths / float16 arithmetic (convcheck.regressions.Regression.tolerance).
     "regression_abs_max": (int, float),
     "regression_fp16_abs_max": (int, float),
     # tests_conformance/test_robustness.py: adversarial sets made on the original, replayed on
-    # the conversion (convcheck.attacks); output errors there reuse the keys above.
+    # the conversion (convcheck.robustness.attacks); output errors there reuse the keys above.
     "attack_success_floor": (int, float),
     "decision_margin": (int, float),
     "success_rate_delta": (int, float),
@@ -88,7 +87,7 @@ def load_tolerances(paths=None, targets: tuple[str, ...] | None = None,
     """[default] of every file, the later ones' values replacing the earlier ones'; then every
     file's [[override]] entries, in file order. targets/models/datasets/profiles: the valid
     names of the match keys (None: not checked; an override naming nothing would never apply)."""
-    from convcheck import registry
+    from convcheck.declarations import registry
 
     files = _files("tolerances", paths)
     defaults, overrides = {}, []
@@ -150,9 +149,9 @@ def check_implied_bounds(tolerances: Tolerances, cases) -> None:
       "classes": the number of classes when the case's outputs are class probabilities
                  (spec.task.output == "probabilities"; absent or None otherwise), and
       "attacks": for a case without an attack, the attacks run on it
-                 (convcheck.attacks.attacks_for(spec)), for robustness_indicator.
+                 (convcheck.robustness.attacks.attacks_for(spec)), for robustness_indicator.
 
-    What is implied (outputs as in convcheck.metrics.output_errors):
+    What is implied (outputs as in convcheck.checks.metrics.output_errors):
       - abs_mean <= abs_max and abs_p99 <= abs_max on any outputs: abs_mean or abs_p99 set at
         or above abs_max is dead (equal too: abs_p99 > b means abs_max > b).
       - probabilities of k classes: sum |p - q| <= 2 per sample, so abs_mean <= 2/k; and

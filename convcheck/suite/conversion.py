@@ -1,7 +1,8 @@
 """The conversion itself, on every OS: the converter ran and left a well-formed artifact."""
 import pytest
 
-from convcheck import checks, convert
+from convcheck import checks
+from convcheck.conversion import runner
 
 __all__ = ["test_converts", "test_coreml_artifact_as_declared"]
 
@@ -24,6 +25,6 @@ def test_coreml_artifact_as_declared(coreml_artifact, expect):
 
         pytest.skip(f"{a.id}: a shipped CoreML file: there are no converter options to compare "
                     f"its spec with")
-    described = convert.describe_coreml(a.path)
-    expected = convert.coreml_expected(o.spec, o.framework, a.target.options[o.framework])
+    described = runner.describe_coreml(a.path)
+    expected = runner.coreml_expected(o.spec, o.framework, a.target.options[o.framework])
     expect(checks.artifact_declares(a.id, described, expected), a)

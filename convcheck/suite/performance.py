@@ -4,15 +4,15 @@ Timings are pytest-benchmark benchmarks, grouped "<model>-<framework> <measureme
 original sits beside its conversions; every runtime uses convcheck.frameworks.threads() threads
 and the same inputs. Absolute times are only reported (Table III, --benchmark-compare). The
 gate, test_speed_ratio, times the original and the conversion itself, in interleaved pairs, so
-that a change in the machine's load hits both (convcheck.timing); it and the sizes run under
+that a change in the machine's load hits both (convcheck.checks.paired_timing); it and the sizes run under
 --benchmark-disable too.
 """
 import numpy as np
-import pytest
 
-from convcheck import checks, timing
-from convcheck.artifacts import size_on_disk
-from convcheck.predictors import predict_all
+from convcheck import checks
+from convcheck.checks import paired_timing as timing
+from convcheck.conversion.artifacts import size_on_disk
+from convcheck.runtimes import predict_all
 
 __all__ = ["test_load_original", "test_load_converted", "test_inference_batch_original",
            "test_inference_batch_converted", "test_inference_testset_original",
@@ -101,7 +101,7 @@ def paired_inference(original, converted, x_original, x_converted) -> dict:
 
 def test_speed_ratio(converted, bench, tol, expect):
     """Converted vs original inference time, timed in interleaved pairs over the same inputs
-    (convcheck.timing): fails only when the confidence interval of the median per-pair ratio lies
+    (convcheck.checks.paired_timing): fails only when the confidence interval of the median per-pair ratio lies
     above speed_ratio. A check, not a benchmark: it runs under --benchmark-disable too."""
     o = converted.original
     pairs = paired_inference(o.predictor, converted.predictor, _inputs(bench, o),

@@ -1,9 +1,9 @@
 """Does the converted model agree with its original on *any* valid input, not just the test set?
 
 For every converted case, Hypothesis draws batches from the model's whole input domain
-(convcheck.strategies: 1..max_batch images with pixels anywhere in [0, 1] -- saturated, constant,
+(convcheck.fuzz.strategies: 1..max_batch images with pixels anywhere in [0, 1] -- saturated, constant,
 sparse, coarse, noisy, patchy, mixed -- or token sequences of every length 0..MAX_LEN, pre-padded,
-with OOV and any id) and checks the property of convcheck.properties on each: finite outputs,
+with OOV and any id) and checks the property of convcheck.fuzz.properties on each: finite outputs,
 output equivalence and label agreement within the case's tolerances (the same checks and
 tolerances as test_equivalence.py). A failure is shrunk to a minimal batch, saved to
 <reports>/counterexamples/<case>.npz with a reproducer <case>.py, and reported with the numbers.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from convcheck import properties, strategies
+from convcheck.fuzz import properties, strategies
 
 __all__ = ["test_equivalence_property"]
 

@@ -1,6 +1,6 @@
 """Does the converted model keep the original's adversarial robustness? (the study's RQ3)
 
-Each attack makes its adversarial set once per original model (convcheck.attacks, cached on
+Each attack makes its adversarial set once per original model (convcheck.robustness.attacks, cached on
 disk), on test samples the original classifies correctly; every conversion of that model is
 run on the same examples. Success rates count the examples whose seed the original classifies
 correctly (the same sample for both models; the conversion's errors on those clean seeds are
@@ -13,9 +13,9 @@ import math
 import pytest
 
 from convcheck import checks
-from convcheck.attacks import MUST_CHANGE, attacks_for
-from convcheck.metrics import attack_success_rate
-from convcheck.workbench import Attacked
+from convcheck.checks.metrics import attack_success_rate
+from convcheck.pipeline.builds import Attacked
+from convcheck.robustness.attacks import MUST_CHANGE, attacks_for
 
 __all__ = ["test_attack_effective", "test_success_rate_preserved", "test_adversarial_agreement",
            "test_adversarial_output_equivalence", "test_robustness_indicator"]

@@ -6,7 +6,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
 import numpy as np
-
 from diabetes import load
 
 keras.utils.set_random_seed(0)

@@ -6,9 +6,9 @@ not, so the child that converts knows the exporter only through the project's se
 from __future__ import annotations
 
 import numpy as np
+from wine_model import load_wine
 
 from convcheck import register_dataset, register_exporter, register_runtime
-from wine_model import load_wine
 
 
 def export_for_reference(spec, framework, source, options, destination):
@@ -16,7 +16,7 @@ def export_for_reference(spec, framework, source, options, destination):
     team's reference runtime below."""
     import torch
 
-    from convcheck.exporters import load_original_model
+    from convcheck.conversion.exporters import load_original_model
 
     model = load_original_model(spec, framework, source)
     example = torch.zeros((2, *spec.framework_input_shape(framework)))

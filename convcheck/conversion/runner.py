@@ -1,0 +1,201 @@
+"""Converting a trained original to a target format, in a child process.
+
+The converter runs in its own process so that one that crashes (even a segfault) or hangs past
+the target's time limit fails its case with the converter's own message, and the rest of the
+session goes on. ``python -m convcheck.conversion.runner JOB_JSON`` is that child.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+from convcheck.conversion.artifacts import (  # noqa: F401
+    COREML_FILE,
+    COREML_MAX_BATCH,
+    INPUT_NAME,
+    ONNX_FILE,
+    OUTPUT_NAME,
+    artifact_file_for,
+)
+from convcheck.settings import Target
+
+ERROR_FILE = "converter-error.txt"
+
+
+class ConversionError(Exception):
+    pass
+
+
+def artifact_file(target: Target) -> str:
+    """The artifact's file name (config.py keeps convert_to the same for every framework)."""
+    return artifact_file_for(target.format, next(iter(target.options.values())))
+
+
+
+def coreml_expected(spec, framework: str, options: dict) -> dict:
+    """What a CoreML artifact converted with `options` must declare (see describe_coreml)."""
+    mlprogram = options["convert_to"] == "mlprogram"
+    # CoreML has no int64: token ids are int32 in an ML program; a neural network declares
+    # every input float32 (coremltools casts it).
+    dtype = "INT32" if spec.input_dtype.startswith("int") and mlprogram else "FLOAT32"
+    dims = [[d, d] for d in spec.framework_input_shape(framework)]
+    return {
+        "model_type": "mlProgram" if mlprogram else "neuralNetwork",
+        "inputs": {INPUT_NAME: {"type": "multiArrayType", "dtype": dtype,
+                                "shape": [[1, COREML_MAX_BATCH], *dims]}},
+        # a multiarray of probabilities, not a classifier's dictionary
+        "outputs": {OUTPUT_NAME: {"type": "multiArrayType", "dtype": "FLOAT32",
+                                  "shape": [[1, COREML_MAX_BATCH], [spec.task.width] * 2]}},
+        "weights": "float16" if options["precision"] == "fp16" else "float32",
+    }
+
+
+def describe_coreml(path: Path) -> dict:
+    """A saved CoreML model as its spec declares it, read without the runtime (any OS):
+    model type, inputs/outputs (type, dtype, [min, max] per dimension), floating-point weight
+    elements by storage type, and size on disk."""
+    import coremltools as ct
+    from coremltools.proto import FeatureTypes_pb2
+
+    spec = ct.utils.load_spec(str(path))
+    dtype_name = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name
+
+    def features(described):
+        out = {}
+        for f in described:
+            a = f.type.multiArrayType
+            ranges = [[r.lowerBound, r.upperBound] for r in a.shapeRange.sizeRanges]
+            out[f.name] = {"type": f.type.WhichOneof("Type"), "dtype": dtype_name(a.dataType),
+                           "shape": ranges or [[d, d] for d in a.shape]}
+        return out
+
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    return {"model_type": spec.WhichOneof("Type"), "inputs": features(spec.description.input),
+            "outputs": features(spec.description.output), "weights": _weight_elements(spec),
+            "size_bytes": sum(p.stat().st_size for p in files)}
+
+
+def _weight_elements(spec) -> dict[str, int]:
+    """Floating-point weight elements of a CoreML spec, by the type they are stored in."""
+    import math
+
+    from coremltools.proto import MIL_pb2
+
+    counts = {"float16": 0, "float32": 0}
+
+    def walk_program(block):  # an ML program's weights are its const ops
+        for op in block.operations:
+            if op.type == "const":
+                t = op.attributes["val"].type.tensorType
+                kind = MIL_pb2.DataType.Name(t.dataType).lower()
+                if kind in counts:
+                    counts[kind] += math.prod(d.constant.size for d in t.dimensions)
+            for b in op.blocks:
+                walk_program(b)
+
+    def walk_network(msg):  # a neural network's weights are its layers' WeightParams
+        for field, value in msg.ListFields():
+            if field.type != field.TYPE_MESSAGE or field.message_type.GetOptions().map_entry:
+                continue
+            for m in value if field.is_repeated else [value]:
+                if m.DESCRIPTOR.name == "WeightParams":
+                    counts["float32"] += len(m.floatValue)
+                    counts["float16"] += len(m.float16Value) // 2  # bytes, 2 per value
+                else:
+                    walk_network(m)
+
+    if spec.WhichOneof("Type") == "mlProgram":
+        for function in spec.mlProgram.functions.values():
+            for block in function.block_specializations.values():
+                walk_program(block)
+    else:
+        walk_network(spec.neuralNetwork)
+    return counts
+
+
+def _project_root() -> str | None:
+    """The root of the project whose settings this process runs under (None: none)."""
+    from convcheck.settings.project import active
+
+    project = active()
+    return str(project.root) if project.configured else None
+
+
+def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -> Path:
+    """Convert the model saved at `source` into `out_dir`; returns the artifact's path."""
+    job = {"model": spec.name, "spec": spec.declaration, "framework": framework,
+           "source": str(source), "format": target.format, "options": target.options[framework],
+           "out_dir": str(out_dir), "sys_path": [p for p in sys.path if p],
+           "project": _project_root()}
+    cmd = [sys.executable, "-m", "convcheck.conversion.runner", json.dumps(job)]
+    what = f"{target.name} conversion of {spec.name}-{framework} ({target.options[framework]})"
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=target.timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"{what} did not finish within {target.timeout_s:.0f} s "
+                              f"(timeout_s in targets.toml); stopped") from None
+    error_file = out_dir / ERROR_FILE
+    if proc.returncode != 0:
+        message = (error_file.read_text() if error_file.exists()
+                   else "\n".join(proc.stderr.strip().splitlines()[-15:]))
+        raise ConversionError(f"{what} failed (exit {proc.returncode}):\n{message}")
+    return out_dir / artifact_file(target)
+
+
+# --------------------------------------------------------------------------- the child
+
+
+def _child(job: dict) -> None:
+    from convcheck import frameworks  # noqa: F401  (environment and threads, as in the parent)
+    from convcheck.declarations.registry import EXPORTERS
+    from convcheck.declarations.spec import from_declaration, import_callable
+
+    for p in reversed(job["sys_path"]):  # the project's modules import as in the parent
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    if job.get("project"):
+        # The project's model modules, imported as at the parent's start-up: a register_*
+        # call in them (an exporter, a runtime, a data set) is in force here too.
+        from convcheck.settings.project import activate, discover, load_models
+
+        project = discover(Path(job["project"]))
+        activate(project)
+        load_models(project)
+    spec, out_dir = from_declaration(job["model"], job["spec"]), Path(job["out_dir"])
+    framework, options, source = job["framework"], job["options"], Path(job["source"])
+    path = out_dir / artifact_file_for(job["format"], options)
+    if "converter" in options:  # a team's own converter: fn(original, destination, options)
+        from convcheck.conversion.exporters import load_original_model
+
+        fn = import_callable(options["converter"])
+        fn(load_original_model(spec, framework, source), path, dict(options))
+        if not path.exists():
+            raise RuntimeError(f"converter {options['converter']} wrote nothing at {path}")
+    else:
+        EXPORTERS.get((job["format"], framework, options["exporter"]))(
+            spec, framework, source, options, path)
+    if job["format"] == "coreml" and "precision" in options:
+        from convcheck import checks
+
+        # Reload the saved spec: what a runtime will see must be what was asked for.
+        verdict = checks.artifact_declares(f"{spec.name}-{framework}", describe_coreml(path),
+                                           coreml_expected(spec, framework, options))
+        if not verdict.passed:
+            raise RuntimeError(f"saved CoreML model is not as declared:\n{verdict.message()}")
+    elif job["format"] == "onnx":
+        import onnx
+
+        onnx.checker.check_model(str(path), full_check=True)
+
+
+if __name__ == "__main__":
+    job = json.loads(sys.argv[1])
+    try:
+        _child(job)
+    except BaseException as e:  # the parent shows this, the converter's own message
+        tb = traceback.format_exception(e)
+        Path(job["out_dir"], ERROR_FILE).write_text("".join(tb[-6:]))
+        sys.exit(3)

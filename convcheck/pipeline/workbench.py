@@ -1,0 +1,388 @@
+"""The session's work, memoized: data sets, trained originals and their outputs.
+
+The pytest fixtures are thin wrappers around one Workbench; a script can use it just the same
+(benchmarks/train_zoo.py does). Each expensive step runs at most once per process and is cached
+on disk across processes.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import version
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from convcheck import data, frameworks
+from convcheck.conversion import exporters
+from convcheck.conversion import runner
+from convcheck.data import declared
+from convcheck.declarations.registry import MODELS
+from convcheck.declarations.spec import ModelSpec, SpecError, import_callable
+from convcheck.pipeline import train
+from convcheck.pipeline.builds import Converted, Original
+from convcheck.pipeline.cache import cached, key_of, looks_fresh
+from convcheck.progress import Progress
+from convcheck.robustness import attacks, genetic
+from convcheck.runtimes import predict_all
+from convcheck.settings import MAX_NEIGHBOURS, Profile, Target
+
+
+def _source_digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _callable_file(ref: str) -> Path:
+    """The source file of a build/load callable: its code is part of a cache key."""
+    fn = import_callable(ref)
+    return Path(inspect.getsourcefile(fn))
+
+
+@dataclass
+class Workbench:
+    """Everything a run builds, built once and cached: the declared models' data, their trained
+    or loaded originals, conversions and adversarial sets, and their outputs on the test set.
+
+    A script uses it as the plugin does (with the models declared: convcheck.declare_model, or
+    convcheck.settings.project.load_models for a project's settings)::
+
+        bench = Workbench(profile=load_profiles()["smoke"], data_dir=None,
+                          cache_dir=Path(".cache"), targets=load_targets())
+        converted = bench.converted("lenet5", "pytorch", "onnx", seed=0)
+        errors = bench.outputs(converted) - bench.outputs(converted.original)
+
+    profile: a convcheck.settings.Profile (sample counts, training and attack parameters);
+    data_dir: the standard data sets' files (None: the offline sources); cache_dir: where
+    entries are kept (checked against their key on every use, rebuilt when stale); targets:
+    target name -> convcheck.settings.Target; log: where progress lines go.
+    Models are looked up by name in convcheck.declarations.registry.MODELS (declare_model, or a project's
+    settings). Failures raise: SpecError or DataError (a declaration or its data cannot be
+    used), runner.ConversionError (a converter failed or timed out), attacks.AttackError (an
+    attack could not run); a failed build is remembered for the session."""
+
+    profile: Profile
+    data_dir: Path | None
+    cache_dir: Path
+    targets: dict[str, Target] = field(default_factory=dict)
+    log: Callable[[str], None] = print
+    _datasets: dict = field(default_factory=dict)
+    _originals: dict = field(default_factory=dict)
+    _converted: dict = field(default_factory=dict)
+    _outputs: dict = field(default_factory=dict)
+    _adversarial: dict = field(default_factory=dict)
+    _neighbours: dict = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
+
+    @cached_property
+    def versions(self) -> dict[str, str]:
+        return frameworks.versions()
+
+    def dataset(self, name: str | ModelSpec) -> data.Dataset:
+        """A model's data (by spec), or a data set loaded before (by name)."""
+        spec = name if isinstance(name, ModelSpec) else None
+        name = spec.data.name if spec else name
+        if name not in self._datasets:
+            if spec is None:
+                spec = next(s for s in map(MODELS.get, MODELS) if s.data.name == name)
+            sizes = self.profile.sizes(name)
+            self._datasets[name] = declared.load_for(
+                spec, self.data_dir, self.cache_dir, n_train=sizes["n_train"],
+                n_test=sizes["n_test"])
+        return self._datasets[name]
+
+    def padding(self, spec: ModelSpec) -> str | None:
+        """Token models: the side the padding goes, as declared or as the data shows."""
+        if spec.input.layout != "tokens":
+            return None
+        return spec.input.padding or declared.padding_side(self.dataset(spec).x_test,
+                                                           spec.input.pad_id)
+
+    def labelled(self, spec: ModelSpec) -> bool:
+        """Whether the model's evaluation data has labels (checks and attacks that need them
+        skip without)."""
+        return self.dataset(spec).y_test is not None
+
+    def test_set(self, spec: ModelSpec, framework: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The held-out inputs in the framework's layout, and their labels (None: unlabelled)."""
+        ds = self.dataset(spec)
+        return spec.to_framework_layout(ds.x_test, framework), ds.y_test
+
+    def original(self, model: str, framework: str, seed: int | None) -> Original:
+        """The original of `model` in `framework`: trained with the profile's hyperparameters
+        and `seed` (a `build` source), or loaded (a `load` or `file` source: seed None). Checks
+        it answers two test samples with the declared output shape. Raises SpecError or
+        DataError when the declaration or its data cannot be used, or the loader's own error."""
+        key = (model, framework, seed)
+        if key not in self._originals:
+            spec = MODELS.get(model)
+            kind = spec.sources[framework].kind
+            made = (self._train_or_load(spec, framework, seed) if kind == "build"
+                    else self._given(spec, framework))
+            self._check_outputs(made)
+            self._originals[key] = made
+        return self._originals[key]
+
+    def _check_outputs(self, o: Original) -> None:
+        """The original answers two test samples with the declared task's output shape."""
+        x, _ = self.test_set(o.spec, o.framework)
+        out = np.asarray(o.predictor.predict(x[:2]))
+        want = o.spec.output_shape(len(x[:2]))
+        if out.shape != want:
+            t = o.spec.task
+            field_ = (f"task.num_classes = {t.num_classes}" if t.classification
+                      else f"task.outputs = {t.outputs}")
+            raise SpecError(f"{o.spec.origin}: model {o.spec.name!r}: {o.framework}: the model "
+                            f"returns shape {out.shape} on {len(x[:2])} samples, but {field_} "
+                            f"declares {want}")
+
+    def _original_entry(self, spec: ModelSpec, framework: str, seed: int | None
+                        ) -> tuple[Path | None, dict, str]:
+        """(cache entry or None for a file the team gives, its key's parts, its entries'
+        stem) of an original: what building it and planning the run both need."""
+        src = spec.sources[framework]
+        if src.kind != "build":  # given: no seed, no training
+            stem = f"{spec.name}-{framework}-{self.profile.name}{self._data_tag(self.dataset(spec))}"
+            if src.kind == "file":
+                path = Path(src.ref)
+                files = (sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir()
+                         else [path])
+                return None, {"model": spec.name, "framework": framework, "file": str(path),
+                              "sha256": _source_digest(*files)}, stem
+            return (self.cache_dir / "models" / f"{spec.name}-{framework}-given",
+                    {"model": spec.name, "framework": framework, "load": src.ref,
+                     "versions": self.versions, "code": _source_digest(_callable_file(src.ref))},
+                    stem)
+        ds = self.dataset(spec)
+        if spec.name not in self.profile.train:
+            raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck (a build "
+                            f"source) but profile {self.profile.name!r} has no "
+                            f"train.{spec.name} table of hyperparameters")
+        parts = {
+            "model": spec.name, "framework": framework, "seed": seed,
+            "profile": self.profile.name, "hyperparams": self.profile.train[spec.name].as_dict(),
+            "data": ds.provenance.as_dict(), "versions": self.versions,
+            "code": _source_digest(_callable_file(src.ref), Path(train.__file__)),
+        }
+        stem = f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}"
+        return self.cache_dir / "models" / stem, parts, stem
+
+    def _given(self, spec: ModelSpec, framework: str) -> Original:
+        """A trained model the team gives: its file as it is, or what its load callable returns
+        (saved once to the cache, so the converters and the size check read a file)."""
+        src = spec.sources[framework]
+        entry, parts, stem = self._original_entry(spec, framework, None)
+        if entry is None:
+            path = Path(src.ref)
+            return Original(spec, framework, None, path.parent,
+                            train.load_predictor(spec, framework, path), parts, stem)
+
+        def build(tmp: Path) -> None:
+            self.log(f"loading {spec.name}-{framework} from {src.ref}")
+            train.save(spec.build(framework), framework, tmp)
+
+        cached(entry, parts, build, self.log)
+        path = entry / train.MODEL_FILE[framework]
+        return Original(spec, framework, None, entry, train.load_predictor(spec, framework, path),
+                        parts, stem)
+
+    def _train_or_load(self, spec: ModelSpec, framework: str, seed: int) -> Original:
+        ds = self.dataset(spec)
+        entry, parts, stem = self._original_entry(spec, framework, seed)
+        if ds.y_train is None or len(ds.x_train) == 0:
+            raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck, but its "
+                            f"data has no x_train/y_train")
+        hp = self.profile.train[spec.name]
+        case_id = f"{spec.name}-{framework}-s{seed}"
+
+        def build(tmp: Path) -> None:
+            self.log(f"training {case_id} ({self.profile.name}: {len(ds.x_train)} samples, "
+                     f"{hp.epochs} epochs, {hp.optimizer} lr {hp.lr}, batch {hp.batch_size})")
+            t0 = time.perf_counter()
+            x = spec.to_framework_layout(ds.x_train, framework)
+            model = train.train(spec, framework, x, ds.y_train, hp, seed, self.log, case_id)
+            train.save(model, framework, tmp)
+            self._built("trainings", entry, f"trained {case_id}", t0)
+
+        cached(entry, parts, build, self.log)
+        predictor = train.load_predictor(spec, framework, entry / train.MODEL_FILE[framework])
+        return Original(spec, framework, seed, entry, predictor, parts, stem)
+
+    def _built(self, kind: str, entry: Path, what: str, t0: float) -> None:
+        seconds = time.perf_counter() - t0
+        note = self.progress.built(kind, entry.name, seconds)
+        self.log(f"{what} in {seconds:.1f}s" + (f" ({note})" if note else ""))
+
+    def plan(self, cases) -> dict[str, int]:
+        """Which cache entries the cases need (their originals, conversions, adversarial sets)
+        are not built yet, so that each build's line can say what is left: {kind: count}."""
+        for c in cases:
+            spec = MODELS.get(c.model)
+            try:
+                entry, parts, stem = self._original_entry(spec, c.framework, c.seed)
+            except (SpecError, data.DataError, OSError):
+                continue  # the test that needs it fails with the reason
+            if entry is not None and spec.sources[c.framework].kind == "build":
+                self._expect("trainings", entry, parts)
+            if c.target and c.target not in spec.sources[c.framework].artifacts:
+                self._expect("conversions", *self._conversion_entry(
+                    parts, stem, self.targets[c.target], c.framework))
+            if c.attack:
+                self._expect("attacks", *self._attack_entry(parts, stem, c.attack))
+        return self.progress.planned()
+
+    def _expect(self, kind: str, entry: Path, parts: dict) -> None:
+        if not looks_fresh(entry, parts):
+            self.progress.expect(kind, [entry.name])
+
+    def _data_tag(self, ds: data.Dataset) -> str:
+        """'' for the default data, else a tag of the data's checksum: models trained on
+        different data get entries side by side (a run on --convcheck-data-dir would
+        otherwise replace the default data's models, and the next default run retrain them)."""
+        return "" if self.data_dir is None else f"-data{ds.provenance.sha256[:8]}"
+
+    def converted(self, model: str, framework: str, target: str, seed: int | None) -> Converted:
+        """The original (see `original`) converted to `target`, a name in `targets`, or the
+        team's shipped file declared for it. The conversion runs in a child process under the
+        target's timeout_s. Raises runner.ConversionError with the converter's own message
+        (remembered: asking again raises the same error without converting again)."""
+        key = (model, framework, target, seed)
+        if key not in self._converted:
+            original = self.original(model, framework, seed)
+            shipped = original.spec.sources[framework].artifacts.get(target)
+            try:
+                self._converted[key] = (
+                    Converted(original, self.targets[target], shipped) if shipped is not None
+                    else self._convert(original, self.targets[target]))
+            except runner.ConversionError as e:
+                self._converted[key] = e
+        result = self._converted[key]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _conversion_entry(self, original_parts: dict, original_stem: str, target: Target,
+                          framework: str) -> tuple[Path, dict]:
+        options = target.options[framework]
+        code = [Path(runner.__file__), Path(exporters.__file__)]
+        if "converter" in options:
+            code.append(_callable_file(options["converter"]))
+        parts = {"original": key_of(original_parts), "target": target.name,
+                 "format": target.format, "options": options,
+                 "versions": self.versions, "code": _source_digest(*code)}
+        return self.cache_dir / "models" / f"{original_stem}.{target.name}", parts
+
+    def _convert(self, original: Original, target: Target) -> Converted:
+        fw = original.framework
+        entry, parts = self._conversion_entry(original.cache_parts, original.stem, target, fw)
+
+        def build(tmp: Path) -> None:
+            self.log(f"converting {original.id} to {target.name} ({target.options[fw]})")
+            t0 = time.perf_counter()
+            runner.convert(original.spec, fw, original.path, target, tmp)
+            self._built("conversions", entry, f"converted {original.id} to {target.name}", t0)
+
+        cached(entry, parts, build, self.log)
+        path = entry / runner.artifact_file(target)
+        return Converted(original, target, path)
+
+    def outputs(self, model: Original | Converted) -> np.ndarray:
+        """Outputs (N, width) of an original or converted model on the held-out test set, in
+        the model's own layout (computed once). Raises SpecError when their shape is not the
+        declared task's."""
+        if model.id not in self._outputs:
+            spec, fw = model.case.spec, model.case.framework
+            x, _ = self.test_set(spec, fw)
+            out = predict_all(model.predictor, x)
+            if out.shape != spec.output_shape(len(x)):
+                raise SpecError(f"{model.id}: outputs have shape {out.shape} on the test set, "
+                                f"expected {spec.output_shape(len(x))} (the declared task)")
+            self._outputs[model.id] = out
+        return self._outputs[model.id]
+
+    # ------------------------------------------------------------------ adversarial robustness
+
+    def neighbours(self, dataset: str) -> np.ndarray:
+        """Each word id's nearest words, from word vectors learned on the training texts
+        (convcheck.robustness.genetic): the genetic attack's substitution candidates."""
+        if dataset not in self._neighbours:
+            ds = self.dataset(dataset)
+            spec = next(s for s in map(MODELS.get, MODELS) if s.data.name == dataset)
+            if len(ds.x_train) == 0:
+                raise attacks.AttackError(
+                    f"genetic: learns word neighbours from training texts, and data set "
+                    f"{dataset} has none (declare x_train in its data)")
+            vectors = genetic.cooccurrence_vectors(
+                ds.x_train, spec.input.vocab_size, special=(spec.input.pad_id, spec.input.oov_id))
+            self._neighbours[dataset] = genetic.nearest_neighbours(vectors, k=MAX_NEIGHBOURS)
+        return self._neighbours[dataset]
+
+    def adversarial(self, original: Original, attack: str) -> attacks.AdversarialSet:
+        """The adversarial set `attack` ("fgsm", "boundary", "genetic") makes on `original`
+        with the profile's parameters (made once, cached on disk). Raises attacks.AttackError
+        when it cannot run (no usable sample, the attack library's own failure)."""
+        key = (original.id, attack)
+        if key not in self._adversarial:
+            try:
+                self._adversarial[key] = self._attack(original, attack)
+            except attacks.AttackError as e:  # remembered: every case of it fails alike
+                self._adversarial[key] = e
+            except Exception as e:  # the attack library's own failure: one failure, its message
+                err = attacks.AttackError(f"{type(e).__name__}: {e}")
+                err.__cause__ = e
+                self._adversarial[key] = err
+        result = self._adversarial[key]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _attack_entry(self, original_parts: dict, original_stem: str, attack: str
+                      ) -> tuple[Path, dict]:
+        parts = {"original": key_of(original_parts), "attack": attack,
+                 "params": self.profile.attack(attack),
+                 "versions": self.versions | {"scipy": version("scipy")},  # scipy: neighbours
+                 "code": _source_digest(Path(attacks.__file__), Path(genetic.__file__))}
+        return self.cache_dir / "attacks" / f"{original_stem}.{attack}", parts
+
+    def _attack(self, original: Original, attack: str) -> attacks.AdversarialSet:
+        entry, parts = self._attack_entry(original.cache_parts, original.stem, attack)
+        params = parts["params"]
+        info_file = "info.json"
+
+        def build(tmp: Path) -> None:
+            self.log(f"attacking {original.id} with {attack} ({params})")
+            x, y = self.test_set(original.spec, original.framework)
+            adv = attacks.make(attack, original, x, y, self.outputs(original), params,
+                               # a given original (load, file) is one instance, with no
+                               # training seed: its attacks draw from seed 0
+                               seed=0 if original.seed is None else original.seed,
+                               neighbours=lambda: self.neighbours(original.spec.dataset),
+                               log=self.log)
+            adv.save(tmp)
+            (tmp / info_file).write_text(json.dumps(adv.info, indent=1))
+            note = self.progress.built("attacks", entry.name, adv.info["seconds"])
+            self.log(f"attacked {original.id} with {attack}: {len(adv.x)} samples in "
+                     f"{adv.info['seconds']:.1f}s" + (f" ({note})" if note else ""))
+
+        cached(entry, parts, build, self.log)
+        info = json.loads((entry / info_file).read_text())
+        return attacks.AdversarialSet.load(entry, attack, info)
+
+    def adversarial_outputs(self, model: Original | Converted, attack: str
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs of a model on the seeds and on the adversarial examples of `attack` made on
+        its original (computed once)."""
+        key = (model.id, attack)
+        if key not in self._outputs:
+            original = getattr(model, "original", model)
+            adv = self.adversarial(original, attack)
+            self._outputs[key] = (predict_all(model.predictor, adv.x),
+                                  predict_all(model.predictor, adv.x_adv))
+        return self._outputs[key]
