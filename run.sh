@@ -3,6 +3,10 @@
 #   ./run.sh [pytest args]        the conformance suite (default: smoke profile, offline data)
 #   ./run.sh test [pytest args]   the project's own tests, then the suite on LeNet-5 and the
 #                                 LSTM (every target, attack and check family), in one session
+#   ./run.sh upgrade FILE [pytest args]
+#                                 the upgrade gate: the suite on the pinned stack (baseline),
+#                                 then on the candidate versions FILE names (a constraints file,
+#                                 e.g. upgrades/onnxruntime-1.24.4.txt), gated against it
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,7 +28,7 @@ args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --convcheck-profile|--convcheck-data-dir|--convcheck-cache-dir|--convcheck-models|\
-        --convcheck-targets|--convcheck-tolerances|--convcheck-reports-dir)
+        --convcheck-targets|--convcheck-tolerances|--convcheck-reports-dir|--convcheck-baseline)
             if [ $# -ge 2 ]; then args+=("$1=$2"); shift 2; else args+=("$1"); shift; fi ;;
         *) args+=("$1"); shift ;;
     esac
@@ -42,5 +46,45 @@ if [ "${1:-}" = test ]; then
     # suite's (./run.sh) 18 minutes of training. A later --convcheck-models replaces this one.
     exec .venv/bin/python -m pytest tests tests_conformance --benchmark-disable \
         --convcheck-models lenet5,lstm "$@"
+fi
+if [ "${1:-}" = upgrade ]; then
+    shift
+    candidate="${1:?usage: ./run.sh upgrade FILE [pytest args] (FILE: a constraints file naming the candidate versions)}"
+    shift
+    [ -f "$candidate" ] || { echo "./run.sh upgrade: $candidate: no such file" >&2; exit 2; }
+    name=$(basename "$candidate" .txt)
+    env=".venv-upgrades/$name"
+    want=$( (cat "$candidate"; cat .venv/.installed) | sha256 | cut -c1-16)
+    if [ "$(cat "$env/.installed" 2>/dev/null)" != "$want" ]; then
+        # An overlay, not a second copy of the stack (torch and TensorFlow are GBs): the
+        # candidate's own packages in its venv, the pinned stack behind them through a .pth
+        # line (a venv's site-packages comes first on sys.path, a .pth's paths after it).
+        echo "setting up $env (the pinned stack, with $candidate over it)..."
+        # Without a pip or setuptools of its own, which would shadow the stack's; the stack's
+        # pip installs into it.
+        rm -rf "$env"
+        python3.11 -m venv --without-pip "$env"
+        purelib() { "$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
+        purelib .venv/bin/python > "$(purelib "$env/bin/python")/convcheck-baseline-stack.pth"
+        pip=(.venv/bin/python -m pip --python "$env/bin/python")
+        "${pip[@]}" install -q --no-deps -r "$candidate"
+        "${pip[@]}" install -q --no-deps -e .
+        "${pip[@]}" check || echo "note: pip check reports the above (a candidate outside convcheck's own ranges is expected)"
+        echo "$want" > "$env/.installed"
+    fi
+    # The candidate's cache: hard links to the baseline's entries (an entry whose key the
+    # candidate's versions change is rebuilt there, by replacing the link, never in place),
+    # so originals are not retrained when only a converter or the runtime changed.
+    cache=".cache/upgrades/$name"
+    rm -rf "$cache" && mkdir -p "$cache"
+    for d in models attacks; do [ -d ".cache/$d" ] && cp -al ".cache/$d" "$cache/$d"; done
+    for d in data npm; do [ -d ".cache/$d" ] && ln -s "$PWD/.cache/$d" "$cache/$d"; done
+    reports="reports/upgrades/$name"
+    echo "== baseline: the pinned stack =="
+    .venv/bin/python -m pytest tests_conformance "--convcheck-reports-dir=$reports/baseline" "$@" \
+        || echo "note: the baseline run has failures of its own; the gate compares against them"
+    echo "== candidate: $candidate =="
+    exec "$env/bin/python" -m pytest tests_conformance "--convcheck-cache-dir=$cache" \
+        "--convcheck-reports-dir=$reports/candidate" "--convcheck-baseline=$reports/baseline" "$@"
 fi
 exec .venv/bin/python -m pytest tests_conformance "$@"

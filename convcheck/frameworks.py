@@ -65,8 +65,17 @@ def keras():
     return _keras
 
 
-def versions() -> dict[str, str]:
-    """Versions of every library whose behaviour the suite measures."""
+# Which libraries each kind of cache entry depends on: a trained original on the training stack
+# only, a conversion on it and the converters, an adversarial set on it and ART. onnxruntime is
+# in none of them: it is the runtime a run measures, so a candidate onnxruntime reuses every
+# original, conversion and adversarial set of the baseline (python -m convcheck.compare).
+TRAINING_STACK = ("torch", "tensorflow-cpu", "tensorflow", "tensorflow-macos", "keras", "numpy")
+CONVERSION_STACK = TRAINING_STACK + ("onnx", "onnxscript", "tf2onnx", "coremltools")
+ATTACK_STACK = TRAINING_STACK + ("adversarial-robustness-toolbox",)
+
+
+def versions(stack: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Versions of every library whose behaviour the suite measures (stack: only these)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -81,4 +90,4 @@ def versions() -> dict[str, str]:
                 break
             except PackageNotFoundError:
                 pass
-    return out
+    return out if stack is None else {k: v for k, v in out.items() if k in stack}

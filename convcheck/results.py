@@ -83,6 +83,71 @@ class BuildFailed:
     message: str
 
 
+# A comparison's verdicts, worst first (the order the reports list them in).
+REGRESSED, MISSING, NEW, IMPROVED, UNCHANGED = "regressed", "missing", "new", "improved", "unchanged"
+CHANGE_ORDER = (REGRESSED, MISSING, NEW, IMPROVED, UNCHANGED)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One figure (or outcome) of one case and check, in the baseline run and in the candidate
+    run, and what the gate makes of the difference. metric "passed" / "outcome" compare the
+    verdict or the test's outcome themselves; `why` says which rule decided, with its numbers."""
+    case: str
+    check: str
+    metric: str
+    baseline: object  # a number, a word ("passed", "failed"), or None where absent
+    candidate: object
+    verdict: str  # one of CHANGE_ORDER
+    why: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """candidate / baseline for two positive numbers, else None."""
+        b, c = self.baseline, self.candidate
+        if isinstance(b, (int, float)) and isinstance(c, (int, float)) and not isinstance(
+                b, bool) and not isinstance(c, bool) and b > 0:
+            return c / b
+        return None
+
+
+@dataclass
+class RunFacts:
+    """What a run was: its directory and the facts its run.json keeps."""
+    path: str
+    run: str = ""
+    profile: str = ""
+    versions: dict = field(default_factory=dict)
+    data: list = field(default_factory=list)
+    started: str = ""
+
+
+@dataclass
+class Comparison:
+    """A candidate run against its baseline: every Change, the notes on what could not be
+    compared like for like (different data, profile), and the gate's rules as applied."""
+    baseline: RunFacts
+    candidate: RunFacts
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rules: dict = field(default_factory=dict)  # gate key -> (value, source)
+    missing_is_regression: bool = True
+
+    def of(self, verdict: str) -> list[Change]:
+        return [c for c in self.changes if c.verdict == verdict]
+
+    @property
+    def regressions(self) -> list[Change]:
+        return self.of(REGRESSED) + (self.of(MISSING) if self.missing_is_regression else [])
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+    def counts(self) -> dict[str, int]:
+        return {v: len(self.of(v)) for v in CHANGE_ORDER}
+
+
 class CheckFailed(pytest.fail.Exception):
     """A check's failure, carrying its Verdict (expected failures compare its figures)."""
 

@@ -49,3 +49,4 @@ def save_report(pytestconfig):
         print(f"\n{table}")
 
     return save
+

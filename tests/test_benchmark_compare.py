@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -22,9 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
+from faulty_cache import cache_with_fault
 
-from convcheck.pipeline import cache
 from convcheck.plugin import state
 from convcheck.runtimes import OrtPredictor
 from convcheck.testing import faults
@@ -63,27 +61,7 @@ def outcomes(out: str) -> dict[str, str]:
 def slowed_cache(bench, tmp: Path):
     """A cache with the session's LeNet-5 entries, the PyTorch ONNX one slowed down; returns
     the slowed file and the good conversion it replaces."""
-    if TARGET not in bench.targets:
-        pytest.skip(f"target {TARGET} not selected (--convcheck-targets)")
-    good = [bench.converted(MODEL, fw, TARGET, seed) for fw in bench.targets[TARGET].frameworks()
-            for seed in bench.profile.seeds]  # trains/converts into the real cache if needed
-    root = tmp / "cache"
-    (root / "models").mkdir(parents=True)
-    for name in ("data", "npm"):  # the data sets, shared read-only
-        if (bench.cache_dir / name).exists():
-            (root / name).symlink_to(bench.cache_dir / name)
-    for conv in good:
-        for entry in (conv.original.entry, conv.path.parent):
-            if not (root / "models" / entry.name).exists():
-                shutil.copytree(entry, root / "models" / entry.name)
-    victim = next(c for c in good if c.original.framework == "pytorch")
-    entry = root / "models" / victim.path.parent.name
-    slow = faults.slow_down(victim.path, tmp / "slow.onnx")
-    shutil.copyfile(slow, entry / victim.path.name)
-    meta = json.loads((entry / cache.META).read_text())
-    meta["files"][victim.path.name] = cache.file_sha256(entry / victim.path.name)
-    (entry / cache.META).write_text(json.dumps(meta, indent=1, sort_keys=True))
-    return entry / victim.path.name, victim
+    return cache_with_fault(bench, tmp, MODEL, TARGET, faults.slow_down)
 
 
 def median_ms(predictor, x, n=7) -> float:

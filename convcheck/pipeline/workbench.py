@@ -85,6 +85,10 @@ class Workbench:
     def versions(self) -> dict[str, str]:
         return frameworks.versions()
 
+    def versions_of(self, stack: tuple[str, ...]) -> dict[str, str]:
+        """The versions a kind of cache entry depends on (frameworks.TRAINING_STACK, ...)."""
+        return {k: v for k, v in self.versions.items() if k in stack}
+
     def dataset(self, name: str | ModelSpec) -> data.Dataset:
         """A model's data (by spec), or a data set loaded before (by name)."""
         spec = name if isinstance(name, ModelSpec) else None
@@ -158,7 +162,8 @@ class Workbench:
                               "sha256": _source_digest(*files)}, stem
             return (self.cache_dir / "models" / f"{spec.name}-{framework}-given",
                     {"model": spec.name, "framework": framework, "load": src.ref,
-                     "versions": self.versions, "code": _source_digest(_callable_file(src.ref))},
+                     "versions": self.versions_of(frameworks.TRAINING_STACK),
+                     "code": _source_digest(_callable_file(src.ref))},
                     stem)
         ds = self.dataset(spec)
         if spec.name not in self.profile.train:
@@ -168,7 +173,8 @@ class Workbench:
         parts = {
             "model": spec.name, "framework": framework, "seed": seed,
             "profile": self.profile.name, "hyperparams": self.profile.train[spec.name].as_dict(),
-            "data": ds.provenance.as_dict(), "versions": self.versions,
+            "data": ds.provenance.as_dict(),
+            "versions": self.versions_of(frameworks.TRAINING_STACK),
             "code": _source_digest(_callable_file(src.ref), Path(train.__file__)),
         }
         stem = f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}"
@@ -276,7 +282,8 @@ class Workbench:
             code.append(_callable_file(options["converter"]))
         parts = {"original": key_of(original_parts), "target": target.name,
                  "format": target.format, "options": options,
-                 "versions": self.versions, "code": _source_digest(*code)}
+                 "versions": self.versions_of(frameworks.CONVERSION_STACK),
+                 "code": _source_digest(*code)}
         return self.cache_dir / "models" / f"{original_stem}.{target.name}", parts
 
     def _convert(self, original: Original, target: Target) -> Converted:
@@ -347,7 +354,8 @@ class Workbench:
                       ) -> tuple[Path, dict]:
         parts = {"original": key_of(original_parts), "attack": attack,
                  "params": self.profile.attack(attack),
-                 "versions": self.versions | {"scipy": version("scipy")},  # scipy: neighbours
+                 "versions": (self.versions_of(frameworks.ATTACK_STACK)
+                              | {"scipy": version("scipy")}),  # scipy: neighbours
                  "code": _source_digest(Path(attacks.__file__), Path(genetic.__file__))}
         return self.cache_dir / "attacks" / f"{original_stem}.{attack}", parts
 

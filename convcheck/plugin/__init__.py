@@ -5,7 +5,7 @@ library, registers its options (all named ``--convcheck-*``, so they collide wit
 does nothing else, until it finds the project's settings (``convcheck.toml``, or
 ``[tool.convcheck]`` in ``pyproject.toml``, at the rootdir) or ``--convcheck`` is given. Only
 then are the suite's plugins (convcheck.plugin.options, .session, .records, .parametrize,
-.fixtures, .expected, .benchmarks, .hypothesis) imported and registered: another project's
+.fixtures, .expected, .benchmarks, .hypothesis, .gate) imported and registered: another project's
 test session pays no import, prints no header line and collects nothing more.
 """
 from __future__ import annotations
@@ -31,6 +31,10 @@ OPTIONS = {
                                            "(default: the project's)"),
     "reports-dir": ("CONVCHECK_REPORTS_DIR", "where each run's records and summary go "
                                              "(default: <rootdir>/reports)"),
+    "baseline": ("CONVCHECK_BASELINE", "gate this run against a baseline run (a run directory, "
+                                       "reports/runs/<stamp>, or a reports directory: its newest "
+                                       "run): a regression fails the session; compare.html in "
+                                       "this run's directory says what changed"),
 }
 
 
@@ -108,6 +112,7 @@ def pytest_configure(config):
         benchmarks,
         expected,
         fixtures,
+        gate,
         hypothesis,
         options,
         parametrize,
@@ -120,7 +125,7 @@ def pytest_configure(config):
     # everything (a usage error ends the session here), session makes the Workbench, records
     # prepares the run's records; the others add hooks and fixtures.
     for module in (options, session, records, parametrize, fixtures, expected, benchmarks,
-                   hypothesis):
+                   hypothesis, gate):
         config.pluginmanager.register(module, module.__name__)
 
 

@@ -136,6 +136,7 @@ def pytest_configure(config):
             problems.check(check_implied_bounds, tolerances,
                            _bound_cases(got.profile.name, all_targets))
     _check_data_names(problems)
+    baseline = _baseline(config, problems)
     got.expected_failures = problems.check(load_expected_failures)
     if got.profile is not None and got.models:
         problems.check(_check_profile, got.profile, got.models)
@@ -144,9 +145,24 @@ def pytest_configure(config):
         project=proj, profile=got.profile, models=tuple(got.models), targets=got.targets,
         all_targets=got.all_targets, tolerances=got.tolerances,
         expected_failures=tuple(got.expected_failures), data_dir=paths["data-dir"],
-        cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"])
+        cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"], baseline=baseline)
     for marker, text in {**MARKERS, **_model_markers(got.models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
+
+
+def _baseline(config, problems: Problems) -> Path | None:
+    """The baseline run to gate against: a run directory with records, or a reports directory
+    (its newest run), named by the option or variable when it is neither."""
+    value, where = option_source(config, "baseline")
+    if value is None:
+        return None
+    from convcheck.report.compare import CompareError, run_dir
+
+    try:
+        return run_dir(Path(value).expanduser().resolve())
+    except CompareError as e:
+        problems.add(f"{where}: {e}")
+        return None
 
 
 def _bound_cases(profile: str, targets: dict) -> list[dict]:

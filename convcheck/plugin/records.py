@@ -114,12 +114,21 @@ def pytest_sessionfinish(session, exitstatus):
             collected=session.testscollected, built=bench_of(config).progress.spent)
     except OSError as e:
         config.stash[RECORD_ERRORS].append(f"summary: {e}")
+        return
+    from convcheck.report import pages
+
+    try:
+        pages.run_page(recorder.run_dir)
+    except Exception as e:  # a chart that cannot be drawn never costs the run its verdicts
+        config.stash[RECORD_ERRORS].append(f"{pages.REPORT_HTML}: {type(e).__name__}: {e}")
 
 
 def pytest_terminal_summary(terminalreporter, config):
     path = config.stash.get(SUMMARY, None)
     if path is not None:
-        terminalreporter.write_line(f"convcheck: records and summary in {path.parent}")
+        page = path.parent / "report.html"
+        terminalreporter.write_line(f"convcheck: records and summary in {path.parent}"
+                                    + (f"; open {page}" if page.is_file() else ""))
     errors = config.stash.get(RECORD_ERRORS, [])
     if errors:
         terminalreporter.write_line(

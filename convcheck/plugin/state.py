@@ -24,6 +24,7 @@ class Run:
     data_dir: Path | None
     cache_dir: Path
     reports_dir: Path
+    baseline: Path | None = None  # the run this one is gated against (--convcheck-baseline)
 
 
 RUN = pytest.StashKey[Run]()

@@ -40,6 +40,14 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     "success_rate_delta": (int, float),
     "adversarial_disagreement": (int, float),
     "robustness_indicator": (int, float),
+    # The upgrade gate (convcheck.report.compare): how much a candidate run may differ from
+    # its baseline, case by case, before the change counts as a regression.
+    "gate_error_growth": (int, float),
+    "gate_error_floor": (int, float),
+    "gate_accuracy_drop": (int, float),
+    "gate_agreement_drop": (int, float),
+    "gate_speed_growth": (int, float),
+    "gate_size_growth": (int, float),
 }
 # Keys that select the cases an override applies to (model, dataset and target: the names the
 # project declares, passed to load_tolerances; format: a target's exchange format, from the

@@ -1,54 +1,17 @@
-"""A run's records (one JSON object per case and check) and the summary tables made from them.
+"""The summary tables made from a run's records.
 
-Records are appended to ``<run dir>/records.jsonl`` as each test finishes, so nothing is lost
-if a run stops half-way; ``summary.md`` holds the study's tables for the run, mean (std) over
+``summary.md`` holds the study's tables for the run, mean (std) over
 seeds, rebuilt from the records at the end of the session (or by ``python -m convcheck.report``).
 """
 from __future__ import annotations
 
 import json
-import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-RECORDS, SUMMARY, RUN_INFO = "records.jsonl", "summary.md", "run.json"
-
-
-class Recorder:
-    def __init__(self, run_dir: Path, info: dict):
-        self.run_dir = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / RUN_INFO).write_text(json.dumps(info, indent=1, default=str))
-
-    @staticmethod
-    def new_run_dir(reports_dir: Path) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = reports_dir / "runs" / stamp
-        n = 1
-        while run_dir.exists():
-            n += 1
-            run_dir = reports_dir / "runs" / f"{stamp}-{n}"
-        return run_dir
-
-    def record(self, record: dict) -> None:
-        with open(self.run_dir / RECORDS, "a") as f:
-            f.write(json.dumps(record, default=_plain) + "\n")
-
-
-def _plain(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
-
-
-def read_records(run_dir: Path) -> list[dict]:
-    path = run_dir / RECORDS
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from convcheck.report.records import RUN_INFO, SUMMARY, read_records
 
 
 def _mean_std(values: list[float], fmt: str) -> str:
@@ -112,7 +75,7 @@ def summary(records: list[dict], info: dict) -> str:
     if rows:
         out.append(_table("Table I — accuracy before and after conversion",
                           ["model", "framework", "target", "seeds", "original", "converted",
-                           "|Δ|", "verdict"], rows))
+                           "\\|Δ\\|", "verdict"], rows))
 
     eq = _group(records, "output_equivalence")
     dis = _group(records, "label_disagreement")
@@ -234,7 +197,7 @@ def _robustness_tables(records: list[dict]) -> list[str]:
         out.append(_table("Figures 3, 4 — attack success rate (%) on the original and the "
                           "converted model, same adversarial examples",
                           ["model", "framework", "target", "attack", "samples",
-                           "on the boundary (left out)", "original", "converted", "|Δ|",
+                           "on the boundary (left out)", "original", "converted", "\\|Δ\\|",
                            "verdict"], rows))
     eq, dis = by_attack("adversarial_output_equivalence"), by_attack("adversarial_disagreement")
     rows = []
@@ -315,6 +278,3 @@ def write_summary(run_dir: Path, partial: str | None = None, collected: int | No
     path.write_text(summary(read_records(run_dir), info))
     return path
 
-
-if __name__ == "__main__":
-    print(write_summary(Path(sys.argv[1])).read_text())

@@ -1,0 +1,41 @@
+"""A cache holding a faulty conversion in place of a good one: the suite then runs on it as a
+user runs it (a subprocess with --convcheck-cache-dir), and must catch the fault."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from convcheck.pipeline import cache
+
+
+def cache_with_fault(bench, tmp: Path, model: str, target: str, make) -> tuple[Path, object]:
+    """A cache under tmp/cache holding the session's entries for `model`'s `target` conversions
+    (and their originals), its PyTorch conversion replaced by make(good_path, dst) -> path, its
+    checksum updated so the cache takes it as its own. Returns (the faulty file, the good
+    Converted it replaced). Trains and converts into the session's cache first if needed."""
+    if target not in bench.targets:
+        pytest.skip(f"target {target} not selected (--convcheck-targets)")
+    good = [bench.converted(model, fw, target, seed) for fw in bench.targets[target].frameworks()
+            for seed in bench.profile.seeds]
+    root = tmp / "cache"
+    (root / "models").mkdir(parents=True)
+    for name in ("data", "npm"):  # the data sets, shared read-only
+        if (bench.cache_dir / name).exists():
+            (root / name).symlink_to(bench.cache_dir / name)
+    for conv in good:
+        for entry in (conv.original.entry, conv.path.parent):
+            if not (root / "models" / entry.name).exists():
+                shutil.copytree(entry, root / "models" / entry.name)
+        # The originals' adversarial sets (made on the original: the fault does not touch them).
+        for entry in (bench.cache_dir / "attacks").glob(f"{conv.original.stem}.*"):
+            if not (root / "attacks" / entry.name).exists():
+                shutil.copytree(entry, root / "attacks" / entry.name)
+    victim = next(c for c in good if c.original.framework == "pytorch")
+    entry = root / "models" / victim.path.parent.name
+    faulty = make(victim.path, tmp / f"faulty{victim.path.suffix}")
+    shutil.copyfile(faulty, entry / victim.path.name)
+    meta = json.loads((entry / cache.META).read_text())
+    meta["files"][victim.path.name] = cache.file_sha256(entry / victim.path.name)
+    (entry / cache.META).write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return entry / victim.path.name, victim
