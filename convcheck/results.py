@@ -148,6 +148,70 @@ class Comparison:
         return {v: len(self.of(v)) for v in CHANGE_ORDER}
 
 
+@dataclass
+class Localisation:
+    """Where a conversion first diverges from its original, on the failing inputs.
+
+    `node` is the first operation of the converted graph between the last tensor that still
+    agrees with a layer of the original and the first that does not (`layer`); `path` holds
+    every operation in between. `runtime_node` is the first operation where onnxruntime leaves
+    the ONNX reference semantics (a runtime bug); `first` says which of the two came first.
+    `weights` lists the original's parameters whose copy in the graph changed."""
+    case_id: str
+    samples: list[int]
+    node: str | None = None
+    op_type: str | None = None
+    layer: str | None = None  # the original's layer whose output first disagrees
+    tensor: str | None = None  # the graph tensor closest to that layer's output
+    error: float | None = None  # relative error at the node's output (of the layer's scale)
+    input_errors: dict = field(default_factory=dict)  # input tensor -> relative error
+    path: list[str] = field(default_factory=list)  # "op_type name", in graph order
+    runtime_node: str | None = None
+    runtime_op_type: str | None = None
+    runtime_error: float | None = None
+    first: str | None = None  # "conversion", "runtime" or None (neither diverges)
+    weights: list[dict] = field(default_factory=list)  # param, initializer, max_diff, relative
+    layers_compared: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    bound: float = 0.0  # the relative error a tensor may differ by (locate_rel)
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    def text(self) -> str:
+        """The failure's localisation, a line per finding."""
+        lines = []
+        if self.node:
+            ins = ", ".join(f"{k} {v:.3g}" for k, v in self.input_errors.items())
+            lines.append(f"first diverging operation: {self.op_type} {self.node!r}: the "
+                         f"original's {self.layer!r} and the graph's {self.tensor!r} differ by "
+                         f"{self.error:.3g} of their scale (> {self.bound:g})"
+                         f"{'; its inputs agree (' + ins + ')' if ins else ''}")
+            if len(self.path) > 1:
+                lines.append(f"  operations between the last agreeing tensor and it: "
+                             f"{', '.join(self.path)}")
+        elif self.layers_compared:
+            lines.append(f"every one of the original's {self.layers_compared} layer outputs "
+                         f"agrees with the graph within {self.bound:g}")
+        if self.runtime_node:
+            lines.append(f"onnxruntime leaves the ONNX reference first at {self.runtime_op_type} "
+                         f"{self.runtime_node!r} (error {self.runtime_error:.3g})")
+        elif self.node or self.layers_compared:
+            lines.append("onnxruntime agrees with the ONNX reference on every tensor")
+        if self.first:
+            lines.append(f"diverges first: the {self.first}")
+        for w in self.weights:
+            lines.append(f"changed weight: {w['param']} (initializer {w['initializer']!r}): "
+                         f"largest difference {w['max_diff']:.3g} ({w['relative']:.3g} of its "
+                         f"scale)")
+        lines += [f"note: {n}" for n in self.notes]
+        lines.append(f"(localised on sample(s) {self.samples} in {self.seconds:.1f} s)")
+        return "\n".join(lines)
+
+
 class CheckFailed(pytest.fail.Exception):
     """A check's failure, carrying its Verdict (expected failures compare its figures)."""
 

@@ -128,7 +128,7 @@ def test_threads_variable_must_be_a_whole_number(value):
 def test_misspelt_variable_is_not_ignored():
     out = refused(env={"CONVCHECK_PROFLE": "paper"})
     assert ("convcheck: $CONVCHECK_PROFLE is not a convcheck variable (did you mean "
-            "$CONVCHECK_PROFILE?); valid: CONVCHECK_CACHE_DIR, ") in out
+            "$CONVCHECK_PROFILE?); valid: CONVCHECK_BASELINE, CONVCHECK_CACHE_DIR, ") in out
 
 
 @pytest.mark.parametrize("name", ["profile", "cache-dir"])
@@ -468,3 +468,16 @@ def test_model_targets_naming_an_unknown_target(tmp_path):
                        'targets = ["onnx", "onnx-legacyy"]\n')
     out = refused(cwd=proj)
     assert "onnx-legacyy" in out and "onnx-legacy" in out, out
+
+
+def test_a_baseline_without_records_is_refused_naming_the_option(tmp_path):
+    out = refused(f"--convcheck-baseline={tmp_path}")
+    assert (f"convcheck: --convcheck-baseline: {tmp_path}: no records.jsonl there, and no run "
+            f"under {tmp_path}/runs") in out, out
+    out = refused(env={"CONVCHECK_BASELINE": str(tmp_path / "missing")})
+    assert f"convcheck: $CONVCHECK_BASELINE: {tmp_path}/missing: no records.jsonl" in out, out
+
+
+def test_locate_takes_failures_or_always():
+    out = refused("--convcheck-locate=sometimes")
+    assert "convcheck: --convcheck-locate: 'sometimes': valid values: failures, always" in out, out

@@ -128,3 +128,21 @@ def cached(entry: Path, parts: dict, build: Callable[[Path], None],
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return entry
+
+
+def source_digest(*paths: Path) -> str:
+    """A digest of source files' bytes: the code part of a cache key."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def callable_file(ref: str) -> Path:
+    """The source file of a build/load callable ("module:function"): its code is part of a
+    cache key."""
+    import inspect
+
+    from convcheck.declarations.spec import import_callable
+
+    return Path(inspect.getsourcefile(import_callable(ref)))

@@ -6,8 +6,6 @@ on disk across processes.
 """
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,31 +17,17 @@ from typing import Callable
 import numpy as np
 
 from convcheck import data, frameworks
-from convcheck.conversion import exporters
-from convcheck.conversion import runner
+from convcheck.conversion import exporters, runner
 from convcheck.data import declared
 from convcheck.declarations.registry import MODELS
-from convcheck.declarations.spec import ModelSpec, SpecError, import_callable
+from convcheck.declarations.spec import ModelSpec, SpecError
 from convcheck.pipeline import train
 from convcheck.pipeline.builds import Converted, Original
-from convcheck.pipeline.cache import cached, key_of, looks_fresh
+from convcheck.pipeline.cache import cached, callable_file, key_of, looks_fresh, source_digest
 from convcheck.progress import Progress
 from convcheck.robustness import attacks, genetic
 from convcheck.runtimes import predict_all
 from convcheck.settings import MAX_NEIGHBOURS, Profile, Target
-
-
-def _source_digest(*paths: Path) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _callable_file(ref: str) -> Path:
-    """The source file of a build/load callable: its code is part of a cache key."""
-    fn = import_callable(ref)
-    return Path(inspect.getsourcefile(fn))
 
 
 @dataclass
@@ -77,6 +61,7 @@ class Workbench:
     _originals: dict = field(default_factory=dict)
     _converted: dict = field(default_factory=dict)
     _outputs: dict = field(default_factory=dict)
+    _located: dict = field(default_factory=dict)
     _adversarial: dict = field(default_factory=dict)
     _neighbours: dict = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
@@ -159,11 +144,11 @@ class Workbench:
                 files = (sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir()
                          else [path])
                 return None, {"model": spec.name, "framework": framework, "file": str(path),
-                              "sha256": _source_digest(*files)}, stem
+                              "sha256": source_digest(*files)}, stem
             return (self.cache_dir / "models" / f"{spec.name}-{framework}-given",
                     {"model": spec.name, "framework": framework, "load": src.ref,
                      "versions": self.versions_of(frameworks.TRAINING_STACK),
-                     "code": _source_digest(_callable_file(src.ref))},
+                     "code": source_digest(callable_file(src.ref))},
                     stem)
         ds = self.dataset(spec)
         if spec.name not in self.profile.train:
@@ -175,7 +160,7 @@ class Workbench:
             "profile": self.profile.name, "hyperparams": self.profile.train[spec.name].as_dict(),
             "data": ds.provenance.as_dict(),
             "versions": self.versions_of(frameworks.TRAINING_STACK),
-            "code": _source_digest(_callable_file(src.ref), Path(train.__file__)),
+            "code": source_digest(callable_file(src.ref), Path(train.__file__)),
         }
         stem = f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}"
         return self.cache_dir / "models" / stem, parts, stem
@@ -279,11 +264,11 @@ class Workbench:
         options = target.options[framework]
         code = [Path(runner.__file__), Path(exporters.__file__)]
         if "converter" in options:
-            code.append(_callable_file(options["converter"]))
+            code.append(callable_file(options["converter"]))
         parts = {"original": key_of(original_parts), "target": target.name,
                  "format": target.format, "options": options,
                  "versions": self.versions_of(frameworks.CONVERSION_STACK),
-                 "code": _source_digest(*code)}
+                 "code": source_digest(*code)}
         return self.cache_dir / "models" / f"{original_stem}.{target.name}", parts
 
     def _convert(self, original: Original, target: Target) -> Converted:
@@ -313,6 +298,21 @@ class Workbench:
                                 f"expected {spec.output_shape(len(x))} (the declared task)")
             self._outputs[model.id] = out
         return self._outputs[model.id]
+
+    def locate(self, converted: Converted, bound: float, n: int = 4):
+        """Where the ONNX conversion first diverges from its original (convcheck.locate), on
+        the `n` test samples it gets most wrong (non-finite outputs first); once per case."""
+        if converted.id not in self._located:
+            from convcheck.locate import locate
+
+            o = converted.original
+            x, _ = self.test_set(o.spec, o.framework)
+            diff = np.abs(self.outputs(converted).astype(np.float64) - self.outputs(o))
+            worst = np.argsort(-np.nan_to_num(diff, nan=np.inf).max(axis=1), kind="stable")[:n]
+            samples = sorted(int(i) for i in worst)
+            self._located[converted.id] = locate(converted.id, o.framework, o.predictor,
+                                                 converted.path, x[samples], samples, bound)
+        return self._located[converted.id]
 
     # ------------------------------------------------------------------ adversarial robustness
 
@@ -356,7 +356,7 @@ class Workbench:
                  "params": self.profile.attack(attack),
                  "versions": (self.versions_of(frameworks.ATTACK_STACK)
                               | {"scipy": version("scipy")}),  # scipy: neighbours
-                 "code": _source_digest(Path(attacks.__file__), Path(genetic.__file__))}
+                 "code": source_digest(Path(attacks.__file__), Path(genetic.__file__))}
         return self.cache_dir / "attacks" / f"{original_stem}.{attack}", parts
 
     def _attack(self, original: Original, attack: str) -> attacks.AdversarialSet:

@@ -31,6 +31,9 @@ OPTIONS = {
                                            "(default: the project's)"),
     "reports-dir": ("CONVCHECK_REPORTS_DIR", "where each run's records and summary go "
                                              "(default: <rootdir>/reports)"),
+    "locate": ("CONVCHECK_LOCATE", "when to localise an ONNX conversion's divergence: 'failures' "
+                                   "(default: a failing check's message says where) or 'always' "
+                                   "(every conversion's equivalence check records it)"),
     "baseline": ("CONVCHECK_BASELINE", "gate this run against a baseline run (a run directory, "
                                        "reports/runs/<stamp>, or a reports directory: its newest "
                                        "run): a regression fails the session; compare.html in "

@@ -11,7 +11,7 @@ from convcheck.conversion.runner import ConversionError
 from convcheck.data import DataError
 from convcheck.declarations.spec import SpecError
 from convcheck.pipeline.cases import Case
-from convcheck.pipeline.builds import Attacked
+from convcheck.pipeline.builds import Attacked, Converted
 from convcheck.pipeline.workbench import Workbench
 from convcheck.plugin.parametrize import case_ids as _case_ids
 from convcheck.plugin.records import case_record as _case_record
@@ -163,15 +163,35 @@ def tol(pytestconfig):
 
 @pytest.fixture
 def expect(pytestconfig, bench):
-    """expect(verdict, model): record what a check measured, then fail with its numbers."""
+    """expect(verdict, model): record what a check measured, then fail with its numbers, and
+    for a failing ONNX conversion with where it first diverges (convcheck.locate)."""
 
     def check(verdict, model):
-        record(pytestconfig, _case_record(bench, model, verdict) | {
+        entry = _case_record(bench, model, verdict) | {
             "tolerances": verdict.tolerances, "passed": verdict.passed,
-            "failures": verdict.failures})
-        fail(verdict)
+            "failures": verdict.failures}
+        detail = ""
+        onnx = isinstance(model, Converted) and model.target.format == "onnx"
+        if onnx and (not verdict.passed or (run(pytestconfig).locate_always
+                                            and verdict.check == "output_equivalence")):
+            detail, entry["localisation"] = _localise(pytestconfig, bench, model)
+            detail = "" if verdict.passed else detail
+        record(pytestconfig, entry)
+        fail(verdict, detail)
 
     return check
+
+
+def _localise(config, bench, converted) -> tuple[str, dict | None]:
+    """The localisation's text and record; a localisation that cannot run is said, and never
+    replaces the verdict."""
+    tol = run(config).tolerances
+    try:
+        bound = tol.lookup("locate_rel", **converted.case.tolerance_case(bench.profile.name))[0]
+        loc = bench.locate(converted, bound)
+    except Exception as e:
+        return f"localisation failed: {type(e).__name__}: {e}", None
+    return "where:\n" + loc.text(), loc.as_dict()
 
 
 @pytest.fixture

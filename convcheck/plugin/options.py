@@ -137,6 +137,9 @@ def pytest_configure(config):
                            _bound_cases(got.profile.name, all_targets))
     _check_data_names(problems)
     baseline = _baseline(config, problems)
+    locate, where = option_source(config, "locate")
+    if locate not in (None, "failures", "always"):
+        problems.add(f"{where}: {locate!r}: valid values: failures, always")
     got.expected_failures = problems.check(load_expected_failures)
     if got.profile is not None and got.models:
         problems.check(_check_profile, got.profile, got.models)
@@ -145,7 +148,8 @@ def pytest_configure(config):
         project=proj, profile=got.profile, models=tuple(got.models), targets=got.targets,
         all_targets=got.all_targets, tolerances=got.tolerances,
         expected_failures=tuple(got.expected_failures), data_dir=paths["data-dir"],
-        cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"], baseline=baseline)
+        cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"], baseline=baseline,
+        locate_always=locate == "always")
     for marker, text in {**MARKERS, **_model_markers(got.models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
 

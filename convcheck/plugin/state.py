@@ -25,6 +25,7 @@ class Run:
     cache_dir: Path
     reports_dir: Path
     baseline: Path | None = None  # the run this one is gated against (--convcheck-baseline)
+    locate_always: bool = False  # --convcheck-locate always: localise passing conversions too
 
 
 RUN = pytest.StashKey[Run]()

@@ -167,8 +167,11 @@ def _failing(records: list[dict]) -> list[list]:
                 rows.append([r.get("case"), r.get("test", "").rsplit("::", 1)[-1],
                              r.get("outcome"), (r.get("message") or "")[:600]])
         elif r.get("passed") is False:
+            loc = r.get("localisation") or {}
+            where = (f" | first diverging operation: {loc['op_type']} {loc['node']!r}"
+                     if loc.get("node") else "")
             rows.append([r.get("case"), r.get("check"), "failed",
-                         "; ".join(r.get("failures", []))[:600]])
+                         "; ".join(r.get("failures", []))[:600] + where])
     return rows
 
 

@@ -40,6 +40,9 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
     "success_rate_delta": (int, float),
     "adversarial_disagreement": (int, float),
     "robustness_indicator": (int, float),
+    # Localisation (convcheck.locate): how far a graph tensor may differ from the original's
+    # layer output, relative to the layer's largest value, and still agree with it.
+    "locate_rel": (int, float),
     # The upgrade gate (convcheck.report.compare): how much a candidate run may differ from
     # its baseline, case by case, before the change counts as a regression.
     "gate_error_growth": (int, float),
