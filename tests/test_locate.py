@@ -98,6 +98,10 @@ def test_train_mode_export_is_located_at_the_first_batchnorm(bench, good_convers
     import onnx
 
     conv = good_conversion("vgg16", "pytorch")
+    # The good conversion folds each BatchNorm into its Conv: fused, not diverging, and the
+    # folded weights are the original's.
+    good = _locate(bench, conv, conv.path)
+    assert good.node is None and not good.weights and good.layers_compared > 20, good.text()
     bad = faults.export_torch_train_mode(conv.original.spec, conv.original.predictor.model,
                                          tmp_path / "train.onnx")
     loc = _locate(bench, conv, bad)

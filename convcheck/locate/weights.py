@@ -21,6 +21,7 @@ class Param:
     name: str
     value: np.ndarray
     folded: bool = False  # a convolution's weight/bias with the next BatchNorm folded in
+    absorbs: tuple[str, ...] = ()  # the BatchNorm parameters a folded one stands for
 
 
 def torch_params(model) -> list[Param]:
@@ -35,7 +36,10 @@ def torch_params(model) -> list[Param]:
             w = conv.weight.detach() * scale[:, None, None, None]
             b = conv.bias.detach() if conv.bias is not None else torch.zeros_like(scale)
             b = (b - bn.running_mean) * scale + bn.bias.detach()
-            out += [Param(f"{name}.weight", w.numpy(), True), Param(f"{name}.bias", b.numpy(), True)]
+            bn_name = next(n for n, m in modules if m is bn)
+            absorbs = (f"{bn_name}.weight", f"{bn_name}.bias")
+            out += [Param(f"{name}.weight", w.numpy(), True, absorbs),
+                    Param(f"{name}.bias", b.numpy(), True, absorbs)]
     return out
 
 
@@ -63,6 +67,7 @@ class WeightMatch:
     max_diff: float  # the largest |original - initializer| (nan: not found)
     scale: float  # the parameter's largest |value|
     folded: bool
+    absorbs: tuple[str, ...] = ()
 
     @property
     def relative(self) -> float:
@@ -86,7 +91,7 @@ def match(params: list[Param], initializers: dict[str, np.ndarray]) -> list[Weig
                     best = (d, name)
         scale = float(np.max(np.abs(p.value))) if p.value.size else 0.0
         out.append(WeightMatch(p.name, best[1], best[0] if best[1] else float("nan"), scale,
-                               p.folded))
+                               p.folded, p.absorbs))
     return out
 
 
@@ -94,6 +99,8 @@ def changed(matches: list[WeightMatch], rel: float) -> list[WeightMatch]:
     """The parameters that are in the graph but differ by more than `rel` of their scale. A
     plain parameter and its BatchNorm-folded form are alternatives: one of them found unchanged
     is enough."""
-    ok = {m.param for m in matches if m.initializer and m.relative <= rel}
+    good = [m for m in matches if m.initializer and m.relative <= rel]
+    # A BatchNorm folded into its convolution: its parameters live on inside the folded ones.
+    ok = {m.param for m in good} | {a for m in good if m.folded for a in m.absorbs}
     return [m for m in matches if m.initializer and m.relative > rel and m.param not in ok
             and not (m.folded is False and any(f.folded and f.param == m.param for f in matches))]
