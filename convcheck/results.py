@@ -106,7 +106,7 @@ class Change:
         """candidate / baseline for two positive numbers, else None."""
         b, c = self.baseline, self.candidate
         if isinstance(b, (int, float)) and isinstance(c, (int, float)) and not isinstance(
-                b, bool) and not isinstance(c, bool) and b > 0:
+                b, bool) and not isinstance(c, bool) and b > 0 and c == c:  # c == c: not NaN
             return c / b
         return None
 
