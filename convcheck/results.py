@@ -175,6 +175,7 @@ class Localisation:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     bound: float = 0.0  # the relative error a tensor may differ by (locate_rel)
+    against: str = "original"  # what the graph is compared with ("golden graph" on replay)
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
@@ -187,14 +188,14 @@ class Localisation:
         if self.node:
             ins = ", ".join(f"{k} {v:.3g}" for k, v in self.input_errors.items())
             lines.append(f"first diverging operation: {self.op_type} {self.node!r}: the "
-                         f"original's {self.layer!r} and the graph's {self.tensor!r} differ by "
+                         f"{self.against}'s {self.layer!r} and the graph's {self.tensor!r} differ by "
                          f"{self.error:.3g} of their scale (> {self.bound:g})"
                          f"{'; its inputs agree (' + ins + ')' if ins else ''}")
             if len(self.path) > 1:
                 lines.append(f"  operations between the last agreeing tensor and it: "
                              f"{', '.join(self.path)}")
         elif self.layers_compared:
-            lines.append(f"every one of the original's {self.layers_compared} layer outputs "
+            lines.append(f"every one of the {self.against}'s {self.layers_compared} layer outputs "
                          f"agrees with the graph within {self.bound:g}")
         if self.runtime_node:
             lines.append(f"onnxruntime leaves the ONNX reference first at {self.runtime_op_type} "
@@ -208,7 +209,8 @@ class Localisation:
                          f"largest difference {w['max_diff']:.3g} ({w['relative']:.3g} of its "
                          f"scale)")
         lines += [f"note: {n}" for n in self.notes]
-        lines.append(f"(localised on sample(s) {self.samples} in {self.seconds:.1f} s)")
+        shown = ", ".join(map(str, self.samples[:8])) + (", ..." if len(self.samples) > 8 else "")
+        lines.append(f"(localised on sample(s) {shown} in {self.seconds:.2f} s)")
         return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ A failing check's message carries the localisation (the suite run as a user runs
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,16 @@ def test_a_failing_check_says_where(pytestconfig, tmp_path):
     assert proc.returncode == 1, out
     assert "first diverging operation: Transpose 'fault_hw_swap'" in out, out
     assert "onnxruntime agrees with the ONNX reference on every tensor" in out, out
+    # The repro bundle: its script, run alone (onnxruntime and numpy), gives the same verdict.
+    case = "lenet5-pytorch-onnx-s0"
+    verdict = re.search(rf"{case}: abs_max = (\S+) > 1e-05", out)
+    assert verdict, out
+    (bundle,) = (tmp_path / "reports").glob(f"runs/*/bundles/{case}")
+    script = bundle / "reproduce.py"
+    again = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120, env={"PATH": os.environ["PATH"]})
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert f"{case}: abs_max = {verdict.group(1)} > 1e-05" in again.stdout, again.stdout
+    imports = {line.split()[1].split(".")[0] for line in script.read_text().splitlines()
+               if line.startswith(("import ", "from "))}
+    assert imports == {"json", "sys", "pathlib", "numpy", "onnxruntime"}, imports

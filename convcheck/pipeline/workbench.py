@@ -299,6 +299,11 @@ class Workbench:
             self._outputs[model.id] = out
         return self._outputs[model.id]
 
+    def compared(self) -> list[Converted]:
+        """The conversions whose outputs this session computed (what golden data can keep)."""
+        return [c for c in self._converted.values()
+                if isinstance(c, Converted) and c.id in self._outputs]
+
     def locate(self, converted: Converted, bound: float, n: int = 4):
         """Where the ONNX conversion first diverges from its original (convcheck.locate), on
         the `n` test samples it gets most wrong (non-finite outputs first); once per case."""

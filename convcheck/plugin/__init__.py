@@ -5,7 +5,7 @@ library, registers its options (all named ``--convcheck-*``, so they collide wit
 does nothing else, until it finds the project's settings (``convcheck.toml``, or
 ``[tool.convcheck]`` in ``pyproject.toml``, at the rootdir) or ``--convcheck`` is given. Only
 then are the suite's plugins (convcheck.plugin.options, .session, .records, .parametrize,
-.fixtures, .expected, .benchmarks, .hypothesis, .gate) imported and registered: another project's
+.fixtures, .expected, .benchmarks, .hypothesis, .gate, .golden) imported and registered: another project's
 test session pays no import, prints no header line and collects nothing more.
 """
 from __future__ import annotations
@@ -34,6 +34,10 @@ OPTIONS = {
     "locate": ("CONVCHECK_LOCATE", "when to localise an ONNX conversion's divergence: 'failures' "
                                    "(default: a failing check's message says where) or 'always' "
                                    "(every conversion's equivalence check records it)"),
+    "save-golden": ("CONVCHECK_SAVE_GOLDEN", "keep golden data in this directory: per ONNX "
+                                             "conversion compared, its inputs, the original's "
+                                             "and its outputs, the artifact and the versions "
+                                             "(python -m convcheck.golden DIR replays them)"),
     "baseline": ("CONVCHECK_BASELINE", "gate this run against a baseline run (a run directory, "
                                        "reports/runs/<stamp>, or a reports directory: its newest "
                                        "run): a regression fails the session; compare.html in "
@@ -122,13 +126,14 @@ def pytest_configure(config):
         records,
         session,
     )
+    from convcheck.plugin import golden as golden_plugin
 
     benchmarks.default_storage(config)
     # Registered now, their pytest_configure runs at once, in this order: options validates
     # everything (a usage error ends the session here), session makes the Workbench, records
     # prepares the run's records; the others add hooks and fixtures.
     for module in (options, session, records, parametrize, fixtures, expected, benchmarks,
-                   hypothesis, gate):
+                   hypothesis, gate, golden_plugin):
         config.pluginmanager.register(module, module.__name__)
 
 

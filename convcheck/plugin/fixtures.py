@@ -177,9 +177,34 @@ def expect(pytestconfig, bench):
             detail, entry["localisation"] = _localise(pytestconfig, bench, model)
             detail = "" if verdict.passed else detail
         record(pytestconfig, entry)
+        if onnx and not verdict.passed:
+            detail += _bundle(pytestconfig, bench, model, entry.get("localisation"))
         fail(verdict, detail)
 
     return check
+
+
+def _bundle(config, bench, converted, localisation) -> str:
+    """A repro bundle of the failing case under the run's directory (convcheck.report.bundles);
+    one that cannot be written is said, and never replaces the verdict."""
+    from convcheck.plugin.records import recorder
+    from convcheck.report import bundles
+
+    rec = recorder(config)
+    if rec is None:
+        return ""
+    try:
+        o = converted.original
+        samples = (localisation or {}).get("samples") or [0]
+        x, _ = bench.test_set(o.spec, o.framework)
+        bound = run(config).tolerances.lookup(
+            "abs_max", **converted.case.tolerance_case(bench.profile.name))[0]
+        path = bundles.write(rec.run_dir, converted.id, converted.path, x[samples],
+                             bench.outputs(o)[samples], bench.outputs(converted)[samples],
+                             samples, bound, bench.versions, localisation)
+    except Exception as e:
+        return f"\nrepro bundle not written: {type(e).__name__}: {e}"
+    return f"\nrepro bundle: {path} (python {path / 'reproduce.py'}: onnxruntime and numpy only)"
 
 
 def _localise(config, bench, converted) -> tuple[str, dict | None]:

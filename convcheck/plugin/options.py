@@ -137,6 +137,10 @@ def pytest_configure(config):
                            _bound_cases(got.profile.name, all_targets))
     _check_data_names(problems)
     baseline = _baseline(config, problems)
+    golden, where = option_source(config, "save-golden")
+    golden = Path(golden).expanduser().resolve() if golden else None
+    if golden is not None and golden.exists() and not golden.is_dir():
+        problems.add(f"{where}: {golden} is not a directory")
     locate, where = option_source(config, "locate")
     if locate not in (None, "failures", "always"):
         problems.add(f"{where}: {locate!r}: valid values: failures, always")
@@ -149,7 +153,7 @@ def pytest_configure(config):
         all_targets=got.all_targets, tolerances=got.tolerances,
         expected_failures=tuple(got.expected_failures), data_dir=paths["data-dir"],
         cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"], baseline=baseline,
-        locate_always=locate == "always")
+        locate_always=locate == "always", save_golden=golden)
     for marker, text in {**MARKERS, **_model_markers(got.models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
 

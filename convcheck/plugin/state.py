@@ -25,6 +25,7 @@ class Run:
     cache_dir: Path
     reports_dir: Path
     baseline: Path | None = None  # the run this one is gated against (--convcheck-baseline)
+    save_golden: Path | None = None  # --convcheck-save-golden: where golden data goes
     locate_always: bool = False  # --convcheck-locate always: localise passing conversions too
 
 
