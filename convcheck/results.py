@@ -84,7 +84,8 @@ class BuildFailed:
 
 
 # A comparison's verdicts, worst first (the order the reports list them in).
-REGRESSED, MISSING, NEW, IMPROVED, UNCHANGED = "regressed", "missing", "new", "improved", "unchanged"
+REGRESSED, MISSING, NEW = "regressed", "missing", "new"
+IMPROVED, UNCHANGED = "improved", "unchanged"
 CHANGE_ORDER = (REGRESSED, MISSING, NEW, IMPROVED, UNCHANGED)
 
 
@@ -169,6 +170,7 @@ class Localisation:
     runtime_node: str | None = None
     runtime_op_type: str | None = None
     runtime_error: float | None = None
+    runtime_compared: int = 0  # tensors compared between onnxruntime and the ONNX reference
     first: str | None = None  # "conversion", "runtime" or None (neither diverges)
     weights: list[dict] = field(default_factory=list)  # param, initializer, max_diff, relative
     layers_compared: int = 0
@@ -188,7 +190,8 @@ class Localisation:
         if self.node:
             ins = ", ".join(f"{k} {v:.3g}" for k, v in self.input_errors.items())
             lines.append(f"first diverging operation: {self.op_type} {self.node!r}: the "
-                         f"{self.against}'s {self.layer!r} and the graph's {self.tensor!r} differ by "
+                         f"{self.against}'s {self.layer!r} and the graph's {self.tensor!r} "
+                         f"differ by "
                          f"{self.error:.3g} of their scale (> {self.bound:g})"
                          f"{'; its inputs agree (' + ins + ')' if ins else ''}")
             if len(self.path) > 1:
@@ -200,8 +203,9 @@ class Localisation:
         if self.runtime_node:
             lines.append(f"onnxruntime leaves the ONNX reference first at {self.runtime_op_type} "
                          f"{self.runtime_node!r} (error {self.runtime_error:.3g})")
-        elif self.node or self.layers_compared:
-            lines.append("onnxruntime agrees with the ONNX reference on every tensor")
+        elif self.runtime_compared:
+            lines.append(f"onnxruntime agrees with the ONNX reference on every tensor "
+                         f"({self.runtime_compared} compared)")
         if self.first:
             lines.append(f"diverges first: the {self.first}")
         for w in self.weights:

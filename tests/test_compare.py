@@ -29,7 +29,8 @@ SPEED = CASE | DATA | {"check": "speed_ratio", "passed": True, "failures": [],
 SIZE = CASE | DATA | {"check": "model_size", "passed": True, "failures": [],
                       "measured": {"size_ratio": 1.0444}}
 OUTCOME = CASE | {"check": "outcome", "outcome": "passed", "passed": True, "message": "",
-                  "test": "tests_conformance/test_conversion.py::test_converts[lenet5-pytorch-onnx-s0]"}
+                  "test": "tests_conformance/test_conversion.py::"
+                          "test_converts[lenet5-pytorch-onnx-s0]"}
 
 RULES = {"gate_error_growth": 10, "gate_error_floor": 1e-6, "gate_accuracy_drop": 0.0,
          "gate_agreement_drop": 0.0, "gate_speed_growth": 1.5, "gate_size_growth": 1.05}

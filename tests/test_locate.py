@@ -146,7 +146,8 @@ def test_a_failing_check_says_where(pytestconfig, tmp_path):
     cache_with_fault(bench, tmp_path, "lenet5", "onnx", faults.swap_input_hw)
     cmd = [sys.executable, "-m", "pytest", "tests_conformance/test_equivalence.py",
            "--convcheck-models=lenet5", "--convcheck-targets=onnx",
-           f"--convcheck-profile={bench.profile.name}", f"--convcheck-cache-dir={tmp_path / 'cache'}",
+           f"--convcheck-profile={bench.profile.name}",
+           f"--convcheck-cache-dir={tmp_path / 'cache'}",
            f"--convcheck-reports-dir={tmp_path / 'reports'}", "-k", "output_equivalence"]
     if bench.data_dir:
         cmd.append(f"--convcheck-data-dir={bench.data_dir}")

@@ -138,6 +138,7 @@ def _runtime(loc: Localisation, g: graph.Graph, ref: dict, rt: dict) -> None:
     for node in g.nodes:
         for name in node.outputs:
             if name in ref and name in rt and isinstance(ref[name], np.ndarray):
+                loc.runtime_compared += 1
                 err = relative(np.asarray(ref[name]), np.asarray(rt[name]))
                 if err > loc.bound:
                     loc.runtime_node, loc.runtime_op_type, loc.runtime_error = (
