@@ -170,3 +170,11 @@ def test_text_shows_both_version_sets_and_the_verdict():
     out = compare.text(c)
     assert "onnxruntime" in out and "1.32.0" in out and "1.24.4" in out and "changed" in out
     assert "GATE: FAIL (1 regression(s))" in out and "x16.8" in out
+
+
+def test_a_known_divergence_that_went_away_is_an_improvement_not_a_regression():
+    base = OUTCOME | {"outcome": "xfailed", "message": "known: abs_max 0.18"}
+    cand = OUTCOME | {"outcome": "failed", "passed": False,
+                      "message": "[XPASS(strict)] known: the expected failure did not happen"}
+    c = compare_records([base], [cand], rules)
+    assert c.passed and [ch.verdict for ch in c.changes] == [IMPROVED], c.changes
