@@ -1,7 +1,10 @@
 """A cache holding a faulty conversion in place of a good one: the suite then runs on it as a
 user runs it (a subprocess with --convcheck-cache-dir), and must catch the fault."""
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,19 @@ def cache_with_fault(bench, tmp: Path, model: str, target: str, make) -> tuple[P
     meta["files"][victim.path.name] = cache.file_sha256(entry / victim.path.name)
     (entry / cache.META).write_text(json.dumps(meta, indent=1, sort_keys=True))
     return entry / victim.path.name, victim
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_suite(bench, *args: str) -> tuple[int, str]:
+    """The suite in a subprocess from the repository root, as a user runs it: the session's
+    profile and data directory, none of this session's CONVCHECK_* variables; args name the
+    test files, models, targets, cache and reports. Returns (exit status, output)."""
+    cmd = [sys.executable, "-m", "pytest", f"--convcheck-profile={bench.profile.name}", *args]
+    if bench.data_dir:
+        cmd.append(f"--convcheck-data-dir={bench.data_dir}")
+    env = {k: v for k, v in os.environ.items()
+           if k != "PYTEST_ADDOPTS" and not k.startswith("CONVCHECK_")}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr

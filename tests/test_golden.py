@@ -5,12 +5,12 @@ the operation that departs from the golden graph is named)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from faulty_cache import run_suite
 
 from convcheck.plugin import state
 from convcheck.testing import faults
@@ -31,18 +31,12 @@ def saved(pytestconfig, tmp_path_factory):
     if "onnx" not in bench.targets:
         pytest.skip("target onnx not selected (--convcheck-targets)")
     root = tmp_path_factory.mktemp("golden")
-    cmd = [sys.executable, "-m", "pytest", "tests_conformance/test_equivalence.py",
-           "--convcheck-models=lenet5", "--convcheck-targets=onnx",
-           f"--convcheck-profile={bench.profile.name}", f"--convcheck-cache-dir={bench.cache_dir}",
-           f"--convcheck-reports-dir={root / 'reports'}", f"--convcheck-save-golden={root / 'g'}",
-           "-k", "output_equivalence"]
-    if bench.data_dir:
-        cmd.append(f"--convcheck-data-dir={bench.data_dir}")
-    env = {k: v for k, v in os.environ.items()
-           if k != "PYTEST_ADDOPTS" and not k.startswith("CONVCHECK_")}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "golden data of 2 conversion(s)" in out, out
+    rc, out = run_suite(bench, "tests_conformance/test_equivalence.py",
+                        "--convcheck-models=lenet5", "--convcheck-targets=onnx",
+                        f"--convcheck-cache-dir={bench.cache_dir}",
+                        f"--convcheck-reports-dir={root / 'reports'}",
+                        f"--convcheck-save-golden={root / 'g'}", "-k", "output_equivalence")
+    assert rc == 0 and "golden data of 2 conversion(s)" in out, out
     return root / "g"
 
 

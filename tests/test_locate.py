@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from faulty_cache import cache_with_fault
+from faulty_cache import cache_with_fault, run_suite
 
 from convcheck.locate import graph, locate
 from convcheck.plugin import state
@@ -144,18 +144,12 @@ def test_a_failing_check_says_where(pytestconfig, tmp_path):
     swapped: test_output_equivalence fails, and its message names the Transpose."""
     bench = state.bench(pytestconfig)
     cache_with_fault(bench, tmp_path, "lenet5", "onnx", faults.swap_input_hw)
-    cmd = [sys.executable, "-m", "pytest", "tests_conformance/test_equivalence.py",
-           "--convcheck-models=lenet5", "--convcheck-targets=onnx",
-           f"--convcheck-profile={bench.profile.name}",
-           f"--convcheck-cache-dir={tmp_path / 'cache'}",
-           f"--convcheck-reports-dir={tmp_path / 'reports'}", "-k", "output_equivalence"]
-    if bench.data_dir:
-        cmd.append(f"--convcheck-data-dir={bench.data_dir}")
-    env = {k: v for k, v in os.environ.items()
-           if k != "PYTEST_ADDOPTS" and not k.startswith("CONVCHECK_")}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out
+    rc, out = run_suite(bench, "tests_conformance/test_equivalence.py",
+                        "--convcheck-models=lenet5", "--convcheck-targets=onnx",
+                        f"--convcheck-cache-dir={tmp_path / 'cache'}",
+                        f"--convcheck-reports-dir={tmp_path / 'reports'}", "-k",
+                        "output_equivalence")
+    assert rc == 1, out
     assert "first diverging operation: Transpose 'fault_hw_swap'" in out, out
     assert "onnxruntime agrees with the ONNX reference on every tensor" in out, out
     # The repro bundle: its script, run alone (onnxruntime and numpy), gives the same verdict.

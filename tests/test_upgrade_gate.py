@@ -13,7 +13,6 @@ Playwright): their tables and charts must have rendered, and a screenshot is kep
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faulty_cache import cache_with_fault
+from faulty_cache import cache_with_fault, run_suite
 
 from convcheck.plugin import state
 from convcheck.report.compare import run_dir
@@ -35,18 +34,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def suite(bench, cache_dir: Path, reports: Path, *args: str) -> tuple[int, str]:
-    cmd = [sys.executable, "-m", "pytest", "tests_conformance/test_equivalence.py",
-           "tests_conformance/test_conversion.py", "tests_conformance/test_robustness.py",
-           "--convcheck-models", MODEL,
-           "--convcheck-targets", TARGET, "--convcheck-profile", bench.profile.name,
-           f"--convcheck-cache-dir={cache_dir}", f"--convcheck-reports-dir={reports}",
-           "-p", "no:randomly", *args]
-    if bench.data_dir:
-        cmd.append(f"--convcheck-data-dir={bench.data_dir}")
-    env = {k: v for k, v in os.environ.items()
-           if k != "PYTEST_ADDOPTS" and not k.startswith("CONVCHECK_")}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    return proc.returncode, proc.stdout + proc.stderr
+    return run_suite(bench, "tests_conformance/test_equivalence.py",
+                     "tests_conformance/test_conversion.py", "tests_conformance/test_robustness.py",
+                     "--convcheck-models", MODEL, "--convcheck-targets", TARGET,
+                     f"--convcheck-cache-dir={cache_dir}", f"--convcheck-reports-dir={reports}",
+                     "-p", "no:randomly", *args)
 
 
 def compare_cli(*args) -> tuple[int, str]:

@@ -10,8 +10,9 @@ import pytest
 from convcheck.conversion.runner import ConversionError
 from convcheck.data import DataError
 from convcheck.declarations.spec import SpecError
-from convcheck.pipeline.cases import Case
 from convcheck.pipeline.builds import Attacked, Converted
+from convcheck.pipeline.cache import file_sha256
+from convcheck.pipeline.cases import Case
 from convcheck.pipeline.workbench import Workbench
 from convcheck.plugin.parametrize import case_ids as _case_ids
 from convcheck.plugin.records import case_record as _case_record
@@ -199,9 +200,12 @@ def _bundle(config, bench, converted, localisation) -> str:
         x, _ = bench.test_set(o.spec, o.framework)
         bound = run(config).tolerances.lookup(
             "abs_max", **converted.case.tolerance_case(bench.profile.name))[0]
-        path = bundles.write(rec.run_dir, converted.id, converted.path, x[samples],
-                             bench.outputs(o)[samples], bench.outputs(converted)[samples],
-                             samples, bound, bench.versions, localisation)
+        first = (converted.path if converted.path.is_file()
+                 else sorted(p for p in converted.path.rglob("*") if p.is_file())[0])
+        path = bundles.write(rec.run_dir, converted.id, converted.path, file_sha256(first),
+                             x[samples], bench.outputs(o)[samples],
+                             bench.outputs(converted)[samples], samples, bound, bench.versions,
+                             localisation)
     except Exception as e:
         return f"\nrepro bundle not written: {type(e).__name__}: {e}"
     return f"\nrepro bundle: {path} (python {path / 'reproduce.py'}: onnxruntime and numpy only)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from convcheck.pipeline.cache import file_sha256
 from convcheck.plugin.state import bench as bench_of
 from convcheck.plugin.state import run
 
@@ -27,8 +28,8 @@ def pytest_sessionfinish(session):
             o = conv.original
             x, _ = bench.test_set(o.spec, o.framework)
             c = conv.case
-            golden.save(root, conv.id, conv.path, x, bench.outputs(o), bench.outputs(conv),
-                        bench.versions, {"model": c.model, "framework": c.framework,
+            golden.save(root, conv.id, conv.path, file_sha256(conv.path), x, bench.outputs(o),
+                        bench.outputs(conv), bench.versions, {"model": c.model, "framework": c.framework,
                                          "target": c.target, "profile": bench.profile.name,
                                          "data": bench.dataset(o.spec).provenance.as_dict()})
             saved += 1

@@ -8,7 +8,6 @@ with the original's outputs and exits 1 when the bound is exceeded, printing its
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -49,17 +48,9 @@ print(f"{{facts['case']}}: abs_max = {{err.max():.4g}} <= {{bound:g}}: the failu
 '''
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write(run_dir: Path, case_id: str, artifact: Path, inputs: np.ndarray,
-          original: np.ndarray, converted: np.ndarray, samples: list[int], abs_max: float,
-          versions: dict, localisation: dict | None) -> Path:
+def write(run_dir: Path, case_id: str, artifact: Path, artifact_sha256: str,
+          inputs: np.ndarray, original: np.ndarray, converted: np.ndarray, samples: list[int],
+          abs_max: float, versions: dict, localisation: dict | None) -> Path:
     """The bundle of one failing case (written once: a second failing check of the same case
     finds it there)."""
     out = run_dir / BUNDLES / case_id
@@ -74,7 +65,7 @@ def write(run_dir: Path, case_id: str, artifact: Path, inputs: np.ndarray,
     np.save(out / "original.npy", original)
     np.save(out / "converted.npy", converted)
     facts = {"case": case_id, "artifact": artifact.name if artifact.is_file() else files[0].name,
-             "artifact_sha256": _sha256(files[0]), "artifact_source": str(artifact),
+             "artifact_sha256": artifact_sha256, "artifact_source": str(artifact),
              "samples": samples, "abs_max": abs_max, "versions": versions,
              "localisation": localisation}
     (out / "bundle.json").write_text(json.dumps(facts, indent=1, default=str))
