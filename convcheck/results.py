@@ -178,6 +178,8 @@ class Localisation:
     seconds: float = 0.0
     bound: float = 0.0  # the relative error a tensor may differ by (locate_rel)
     against: str = "original"  # what the graph is compared with ("golden graph" on replay)
+    inputs: str = "test set"  # which inputs `samples` index: the test set, an attack's
+    # adversarial examples ("fgsm adversarial examples"), a property's counterexample
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
@@ -214,7 +216,8 @@ class Localisation:
                          f"scale)")
         lines += [f"note: {n}" for n in self.notes]
         shown = ", ".join(map(str, self.samples[:8])) + (", ..." if len(self.samples) > 8 else "")
-        lines.append(f"(localised on sample(s) {shown} in {self.seconds:.2f} s)")
+        lines.append(f"(localised on sample(s) {shown} of the {self.inputs} in "
+                     f"{self.seconds:.2f} s)")
         return "\n".join(lines)
 
 

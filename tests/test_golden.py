@@ -1,7 +1,8 @@
 """Golden data round trip, as a user runs it: the suite saves golden data on the current stack
 (--convcheck-save-golden, LeNet-5 -> onnx, both frameworks); python -m convcheck.golden replays
 it unchanged (every case matches) and with a faulty conversion swapped in (the case differs, and
-the operation that departs from the golden graph is named)."""
+the operation that departs from the golden graph is named); so does the suite itself with
+--convcheck-golden=DIR (tests_conformance/test_golden_replay.py), on the run's own conversions."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from faulty_cache import run_suite
+from faulty_cache import cache_with_fault, run_suite
 
 from convcheck.plugin import state
 from convcheck.testing import faults
@@ -72,3 +73,37 @@ def test_bad_input_is_said(saved, tmp_path):
     assert rc == 2 and "no golden case" in out, out
     rc, out = golden_cli(saved, "--artifact", "nosuchcase=/x.onnx")
     assert rc == 2 and "--artifact names no golden case: nosuchcase" in out, out
+
+
+def _replay_in_suite(bench, saved, cache: Path, reports: Path, *extra):
+    return run_suite(bench, "tests_conformance/test_golden_replay.py", "--convcheck-models=lenet5",
+                     "--convcheck-targets=onnx", f"--convcheck-cache-dir={cache}",
+                     f"--convcheck-reports-dir={reports}", f"--convcheck-golden={saved}",
+                     "-rA", *extra)
+
+
+def test_the_suite_replays_golden_data_on_its_own_conversions(pytestconfig, saved, tmp_path):
+    bench = state.bench(pytestconfig)
+    rc, out = _replay_in_suite(bench, saved, bench.cache_dir, tmp_path / "reports")
+    assert rc == 0 and "2 passed" in out, out
+    assert f"{CASE}: replayed {bench.cache_dir}" in out and "this run's conversion" in out, out
+    # The same golden data, this run's PyTorch conversion faulty: that case fails, saying where.
+    cache_with_fault(bench, tmp_path, "lenet5", "onnx", faults.swap_input_hw)
+    rc, out = _replay_in_suite(bench, saved, tmp_path / "cache", tmp_path / "reports")
+    assert rc == 1 and "1 failed, 1 passed" in out, out
+    assert f"{CASE}: abs_max_vs_golden = " in out, out
+    assert "first diverging operation: Transpose 'fault_hw_swap'" in out, out
+
+
+def test_the_suite_without_golden_data_skips_saying_how_and_refuses_an_empty_directory(
+        pytestconfig, tmp_path):
+    bench = state.bench(pytestconfig)
+    rc, out = run_suite(bench, "tests_conformance/test_golden_replay.py", "--convcheck-models=lenet5",
+                        f"--convcheck-cache-dir={bench.cache_dir}",
+                        f"--convcheck-reports-dir={tmp_path / 'reports'}", "-rs")
+    assert rc == 0 and "1 skipped" in out and "--convcheck-golden=DIR replays" in out, out
+    rc, out = run_suite(bench, "tests_conformance/test_golden_replay.py", "--convcheck-models=lenet5",
+                        f"--convcheck-cache-dir={bench.cache_dir}",
+                        f"--convcheck-reports-dir={tmp_path / 'reports'}",
+                        f"--convcheck-golden={tmp_path}")
+    assert rc != 0 and f"--convcheck-golden: {tmp_path}: no golden case" in out, out

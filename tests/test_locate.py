@@ -165,3 +165,23 @@ def test_a_failing_check_says_where(pytestconfig, tmp_path):
     imports = {line.split()[1].split(".")[0] for line in script.read_text().splitlines()
                if line.startswith(("import ", "from "))}
     assert imports == {"json", "sys", "pathlib", "numpy", "onnxruntime"}, imports
+
+
+def test_property_and_adversarial_failures_are_localised_on_their_own_inputs(pytestconfig,
+                                                                            tmp_path):
+    """The same fault caught by the property test and by an attack's output check: each
+    localises on the inputs it failed on (the shrunk counterexample, the adversarial examples),
+    not on the test set, and names the same operation."""
+    bench = state.bench(pytestconfig)
+    cache_with_fault(bench, tmp_path, "lenet5", "onnx", faults.swap_input_hw)
+    rc, out = run_suite(bench, "tests_conformance/test_properties.py",
+                        "tests_conformance/test_robustness.py",
+                        "--convcheck-models=lenet5", "--convcheck-targets=onnx",
+                        f"--convcheck-cache-dir={tmp_path / 'cache'}",
+                        f"--convcheck-reports-dir={tmp_path / 'reports'}", "-k",
+                        "pytorch and (property or (fgsm and adversarial_output_equivalence))")
+    assert rc == 1, out
+    for inputs in ("property counterexample", "fgsm adversarial examples"):
+        where = re.search(rf"first diverging operation: (\S+) '(\S+)'.*?\n(?:.*\n)*?"
+                          rf"\(localised on sample\(s\) [\d, .]+ of the {inputs} in", out)
+        assert where and where.groups() == ("Transpose", "fault_hw_swap"), (inputs, out)

@@ -30,6 +30,13 @@ from convcheck.runtimes import predict_all
 from convcheck.settings import MAX_NEIGHBOURS, Profile, Target
 
 
+def worst_samples(ref: np.ndarray, got: np.ndarray, n: int) -> list[int]:
+    """The `n` samples whose outputs differ most (non-finite ones first), in index order."""
+    diff = np.abs(np.asarray(got, np.float64) - np.asarray(ref, np.float64)).reshape(len(ref), -1)
+    worst = np.argsort(-np.nan_to_num(diff, nan=np.inf).max(axis=1), kind="stable")[:n]
+    return sorted(int(i) for i in worst)
+
+
 @dataclass
 class Workbench:
     """Everything a run builds, built once and cached: the declared models' data, their trained
@@ -304,20 +311,27 @@ class Workbench:
         return [c for c in self._converted.values()
                 if isinstance(c, Converted) and c.id in self._outputs]
 
-    def locate(self, converted: Converted, bound: float, n: int = 4):
+    def locate(self, converted: Converted, bound: float, n: int = 4, on=None):
         """Where the ONNX conversion first diverges from its original (convcheck.locate), on
-        the `n` test samples it gets most wrong (non-finite outputs first); once per case."""
-        if converted.id not in self._located:
+        the `n` inputs it gets most wrong (non-finite outputs first); once per case and inputs.
+        on: (name, x, original's outputs, converted's outputs) of the inputs a check failed on
+        (an attack's adversarial examples, a property's counterexample); the test set if None."""
+        if on is None:
+            o = converted.original
+            on = ("test set", self.test_set(o.spec, o.framework)[0], self.outputs(o),
+                  self.outputs(converted))
+        name, x, ref, got = on
+        key = (converted.id, name)
+        if key not in self._located:
             from convcheck.locate import locate
 
-            o = converted.original
-            x, _ = self.test_set(o.spec, o.framework)
-            diff = np.abs(self.outputs(converted).astype(np.float64) - self.outputs(o))
-            worst = np.argsort(-np.nan_to_num(diff, nan=np.inf).max(axis=1), kind="stable")[:n]
-            samples = sorted(int(i) for i in worst)
-            self._located[converted.id] = locate(converted.id, o.framework, o.predictor,
-                                                 converted.path, x[samples], samples, bound)
-        return self._located[converted.id]
+            samples = worst_samples(ref, got, n)
+            loc = locate(converted.id, converted.original.framework,
+                         converted.original.predictor, converted.path, x[samples], samples,
+                         bound)
+            loc.inputs = name
+            self._located[key] = loc
+        return self._located[key]
 
     # ------------------------------------------------------------------ adversarial robustness
 

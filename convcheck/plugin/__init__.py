@@ -38,6 +38,10 @@ OPTIONS = {
                                              "conversion compared, its inputs, the original's "
                                              "and its outputs, the artifact and the versions "
                                              "(python -m convcheck.golden DIR replays them)"),
+    "golden": ("CONVCHECK_GOLDEN", "replay golden data saved by --convcheck-save-golden in this "
+                                   "directory: each case's current conversion (this run's, "
+                                   "where it declares the case; else the saved file) on the "
+                                   "saved inputs, within abs_max of the saved outputs"),
     "baseline": ("CONVCHECK_BASELINE", "gate this run against a baseline run (a run directory, "
                                        "reports/runs/<stamp>, or a reports directory: its newest "
                                        "run): a regression fails the session; compare.html in "

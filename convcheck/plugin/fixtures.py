@@ -122,6 +122,18 @@ def adversarial(request, bench):
     return lambda model, attack: _adversarial(request, bench, model, attack)
 
 
+@pytest.fixture(scope="session")
+def selected_models(pytestconfig) -> tuple[str, ...]:
+    """The models this run checks (--convcheck-models, else every declared one)."""
+    return run(pytestconfig).models
+
+
+@pytest.fixture
+def golden_case(request):
+    """A case directory of --convcheck-golden's golden data (convcheck.locate.golden)."""
+    return request.param
+
+
 @pytest.fixture
 def robust_converted(request, bench):
     """A conversion of a model some attack applies to."""
@@ -164,30 +176,52 @@ def tol(pytestconfig):
 
 @pytest.fixture
 def expect(pytestconfig, bench):
-    """expect(verdict, model): record what a check measured, then fail with its numbers, and
-    for a failing ONNX conversion with where it first diverges (convcheck.locate)."""
+    """expect(verdict, model, inputs=None): record what a check measured, then fail with its
+    numbers, and for a failing ONNX conversion with where it first diverges (convcheck.locate)
+    on the inputs the check failed on: `inputs` = (name, x, original's outputs, converted's
+    outputs); by default an attack's adversarial examples for an attacked conversion, else the
+    test set."""
 
-    def check(verdict, model):
+    def check(verdict, model, inputs=None):
         entry = _case_record(bench, model, verdict) | {
             "tolerances": verdict.tolerances, "passed": verdict.passed,
             "failures": verdict.failures}
         detail = ""
-        onnx = isinstance(model, Converted) and model.target.format == "onnx"
+        conv = model.model if isinstance(model, Attacked) else model
+        onnx = isinstance(conv, Converted) and conv.target.format == "onnx"
         if onnx and (not verdict.passed or (run(pytestconfig).locate_always
                                             and verdict.check == "output_equivalence")):
-            detail, entry["localisation"] = _localise(pytestconfig, bench, model)
+            if inputs is None and isinstance(model, Attacked):
+                inputs = _adversarial_inputs(bench, model)
+            inputs = inputs or _test_set_inputs(bench, conv)
+            detail, entry["localisation"] = _localise(pytestconfig, bench, conv, inputs)
             detail = "" if verdict.passed else detail
         record(pytestconfig, entry)
         if onnx and not verdict.passed:
-            detail += _bundle(pytestconfig, bench, model, entry.get("localisation"))
+            detail += _bundle(pytestconfig, bench, conv, inputs, entry.get("localisation"))
         fail(verdict, detail)
 
     return check
 
 
-def _bundle(config, bench, converted, localisation) -> str:
-    """A repro bundle of the failing case under the run's directory (convcheck.report.bundles);
-    one that cannot be written is said, and never replaces the verdict."""
+def _test_set_inputs(bench, converted) -> tuple:
+    o = converted.original
+    return ("test set", bench.test_set(o.spec, o.framework)[0], bench.outputs(o),
+            bench.outputs(converted))
+
+
+def _adversarial_inputs(bench, attacked) -> tuple:
+    conv, attack = attacked.model, attacked.attack
+    adv = bench.adversarial(conv.original, attack)
+    return (f"{attack} adversarial examples", adv.x_adv,
+            bench.adversarial_outputs(conv.original, attack)[1],
+            bench.adversarial_outputs(conv, attack)[1])
+
+
+def _bundle(config, bench, converted, inputs, localisation) -> str:
+    """A repro bundle of the failing case under the run's directory (convcheck.report.bundles),
+    on the inputs the check failed on; one that cannot be written is said, and never replaces
+    the verdict."""
     from convcheck.plugin.records import recorder
     from convcheck.report import bundles
 
@@ -195,29 +229,27 @@ def _bundle(config, bench, converted, localisation) -> str:
     if rec is None:
         return ""
     try:
-        o = converted.original
+        _, x, ref, got = inputs
         samples = (localisation or {}).get("samples") or [0]
-        x, _ = bench.test_set(o.spec, o.framework)
         bound = run(config).tolerances.lookup(
             "abs_max", **converted.case.tolerance_case(bench.profile.name))[0]
         first = (converted.path if converted.path.is_file()
                  else sorted(p for p in converted.path.rglob("*") if p.is_file())[0])
         path = bundles.write(rec.run_dir, converted.id, converted.path, file_sha256(first),
-                             x[samples], bench.outputs(o)[samples],
-                             bench.outputs(converted)[samples], samples, bound, bench.versions,
-                             localisation)
+                             x[samples], ref[samples], got[samples], samples, bound,
+                             bench.versions, localisation)
     except Exception as e:
         return f"\nrepro bundle not written: {type(e).__name__}: {e}"
     return f"\nrepro bundle: {path} (python {path / 'reproduce.py'}: onnxruntime and numpy only)"
 
 
-def _localise(config, bench, converted) -> tuple[str, dict | None]:
+def _localise(config, bench, converted, inputs) -> tuple[str, dict | None]:
     """The localisation's text and record; a localisation that cannot run is said, and never
     replaces the verdict."""
     tol = run(config).tolerances
     try:
         bound = tol.lookup("locate_rel", **converted.case.tolerance_case(bench.profile.name))[0]
-        loc = bench.locate(converted, bound)
+        loc = bench.locate(converted, bound, on=inputs)
     except Exception as e:
         return f"localisation failed: {type(e).__name__}: {e}", None
     return "where:\n" + loc.text(), loc.as_dict()

@@ -28,10 +28,11 @@ def pytest_sessionfinish(session):
             o = conv.original
             x, _ = bench.test_set(o.spec, o.framework)
             c = conv.case
+            meta = {"model": c.model, "framework": c.framework, "target": c.target,
+                    "seed": c.seed, "profile": bench.profile.name,
+                    "data": bench.dataset(o.spec).provenance.as_dict()}
             golden.save(root, conv.id, conv.path, file_sha256(conv.path), x, bench.outputs(o),
-                        bench.outputs(conv), bench.versions, {"model": c.model, "framework": c.framework,
-                                         "target": c.target, "profile": bench.profile.name,
-                                         "data": bench.dataset(o.spec).provenance.as_dict()})
+                        bench.outputs(conv), bench.versions, meta)
             saved += 1
     except (OSError, golden.GoldenError) as e:
         config.stash[SAVED] = f"golden data not saved: {e}"

@@ -141,6 +141,11 @@ def pytest_configure(config):
     golden = Path(golden).expanduser().resolve() if golden else None
     if golden is not None and golden.exists() and not golden.is_dir():
         problems.add(f"{where}: {golden} is not a directory")
+    replay, where = option_source(config, "golden")
+    replay = Path(replay).expanduser().resolve() if replay else None
+    if replay is not None and not any(replay.glob("*/golden.json")):
+        problems.add(f"{where}: {replay}: no golden case (<case>/golden.json) in it: save some "
+                     "with --convcheck-save-golden=DIR")
     locate, where = option_source(config, "locate")
     if locate not in (None, "failures", "always"):
         problems.add(f"{where}: {locate!r}: valid values: failures, always")
@@ -153,7 +158,7 @@ def pytest_configure(config):
         all_targets=got.all_targets, tolerances=got.tolerances,
         expected_failures=tuple(got.expected_failures), data_dir=paths["data-dir"],
         cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"], baseline=baseline,
-        locate_always=locate == "always", save_golden=golden)
+        locate_always=locate == "always", save_golden=golden, golden=replay)
     for marker, text in {**MARKERS, **_model_markers(got.models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
 

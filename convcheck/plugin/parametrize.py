@@ -108,11 +108,22 @@ def pytest_generate_tests(metafunc):
         parametrize("attacked", _params(with_attacks(conversions, labelled), runtime_os)
                     + _not_attacked([c for c in conversions if not attacked(c.spec)], labelled),
                     no_conversion)
+    if "golden_case" in fixtures:
+        parametrize("golden_case", _golden_cases(config),
+                    "no golden data to replay: --convcheck-golden=DIR replays what "
+                    "--convcheck-save-golden=DIR saved")
     if "robust_converted" in fixtures:
         parametrize("robust_converted",
                     _params([c for c in conversions if attacked(c.spec)], runtime_os)
                     + _not_attacked([c for c in conversions if not attacked(c.spec)], labelled),
                     no_conversion)
+
+
+def _golden_cases(config) -> list:
+    """The cases of --convcheck-golden's directory, by their saved case ids."""
+    root = run(config).golden
+    return [pytest.param(p.parent, id=p.parent.name, marks=[pytest.mark.onnx])
+            for p in sorted(root.glob("*/golden.json"))] if root else []
 
 
 def _exporter_refuses(case, targets) -> str | None:

@@ -26,6 +26,7 @@ class Run:
     reports_dir: Path
     baseline: Path | None = None  # the run this one is gated against (--convcheck-baseline)
     save_golden: Path | None = None  # --convcheck-save-golden: where golden data goes
+    golden: Path | None = None  # --convcheck-golden: golden data to replay
     locate_always: bool = False  # --convcheck-locate always: localise passing conversions too
 
 

@@ -9,6 +9,7 @@ come from the convcheck plugin; nothing here runs anything at import.
 """
 from convcheck.suite.conversion import *  # noqa: F401,F403
 from convcheck.suite.equivalence import *  # noqa: F401,F403
+from convcheck.suite.golden import *  # noqa: F401,F403
 from convcheck.suite.originals import *  # noqa: F401,F403
 from convcheck.suite.performance import *  # noqa: F401,F403
 from convcheck.suite.properties import *  # noqa: F401,F403

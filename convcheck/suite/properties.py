@@ -44,4 +44,6 @@ def test_equivalence_property(converted, bench, tol, expect, property_config, re
     what = "executions, shrinking included" if failure else "examples"
     print(f"{converted.id}: {stats.examples} {what}, {stats.samples} samples, "
           f"kinds {dict(stats.kinds)}, {stats.seconds:.1f}s")
-    expect(properties.verdict(converted.id, stats, failure), converted)
+    ce = failure.counterexample if failure else None
+    on = ("property counterexample", ce.x, ce.ref, ce.got) if ce is not None else None
+    expect(properties.verdict(converted.id, stats, failure), converted, inputs=on)
