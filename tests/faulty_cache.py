@@ -37,9 +37,14 @@ def cache_with_fault(bench, tmp: Path, model: str, target: str, make) -> tuple[P
     victim = next(c for c in good if c.original.framework == "pytorch")
     entry = root / "models" / victim.path.parent.name
     faulty = make(victim.path, tmp / f"faulty{victim.path.suffix}")
-    shutil.copyfile(faulty, entry / victim.path.name)
+    if faulty.is_dir():  # a bundle (.mlpackage)
+        shutil.rmtree(entry / victim.path.name)
+        shutil.copytree(faulty, entry / victim.path.name)
+    else:
+        shutil.copyfile(faulty, entry / victim.path.name)
     meta = json.loads((entry / cache.META).read_text())
-    meta["files"][victim.path.name] = cache.file_sha256(entry / victim.path.name)
+    meta["files"] = {str(p.relative_to(entry)): cache.file_sha256(p)
+                     for p in sorted(entry.rglob("*")) if p.is_file() and p.name != cache.META}
     (entry / cache.META).write_text(json.dumps(meta, indent=1, sort_keys=True))
     return entry / victim.path.name, victim
 

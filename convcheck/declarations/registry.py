@@ -62,6 +62,12 @@ EXPORTERS = Registry("exporter")
 RUNTIMES = Registry("runtime")
 # format -> the pytest marker of the only OS whose runtime exists (CoreML: macOS)
 RUNTIME_OS: dict[str, str] = {}
+# format -> (name, stand-in): a runtime for the other OSes, an object with load(path) and
+# why_not(target) -> the reason it cannot run that target's artifacts, or None (CoreML: the MIL
+# reference interpreter "coreml-reference", convcheck.runtimes.coreml.REFERENCE, for ML programs)
+STAND_INS = Registry("stand-in runtime")
+# the marker's OS -> sys.platform
+PLATFORMS = {"macos": "darwin"}
 
 
 def declare_model(name: str, *, origin: str | None = None, base: Path | str | None = None,
@@ -109,17 +115,46 @@ def register_exporter(fmt: str, framework: str, name: str, fn, *, replace: bool 
     return EXPORTERS.register((fmt, framework, name), fn, replace=replace)
 
 
-def register_runtime(fmt: str, loader, *, os_marker: str | None = None, replace: bool = False):
+def register_runtime(fmt: str, loader, *, os_marker: str | None = None, stand_in=None,
+                     replace: bool = False):
     """Register the runtime that runs artifacts of format `fmt`.
 
     loader(path) -> a predictor: an object whose predict(batch: numpy array) returns the
     outputs (N, width) as a numpy array. os_marker: the pytest marker of the only OS the
-    runtime exists on ("macos" for Core ML): its cases skip elsewhere, saying so. Returns
-    `loader`. Raises KeyError when the format has a runtime (replace=True replaces it)."""
+    runtime exists on ("macos" for Core ML): its cases skip elsewhere, saying so, unless
+    `stand_in` = (name, an object with load(path) and why_not(target) -> reason or None, or its
+    import string) runs them there; tolerance overrides match it as `runtime = "name"`.
+    Returns `loader`. Raises KeyError when the format has a runtime (replace=True replaces
+    it)."""
     RUNTIMES.register(fmt, loader, replace=replace)
     if os_marker:
         RUNTIME_OS[fmt] = os_marker
+    if stand_in is not None:
+        STAND_INS.register(fmt, stand_in, replace=replace)
     return loader
+
+
+def stand_in_name(fmt: str) -> str | None:
+    """The name of the stand-in runtime that runs `fmt` on this OS in place of its own (which
+    runs on another OS only), or None where the format's own runtime runs here or none does."""
+    import sys
+
+    os_name = RUNTIME_OS.get(fmt)
+    if os_name is None or sys.platform == PLATFORMS.get(os_name) or fmt not in STAND_INS:
+        return None
+    return STAND_INS.get(fmt)[0]
+
+
+def stand_in(fmt: str):
+    """The stand-in runtime itself (see stand_in_name), or None."""
+    if stand_in_name(fmt) is None:
+        return None
+    entry = STAND_INS.get(fmt)[1]
+    return resolve(entry) if isinstance(entry, str) else entry
+
+
+def stand_in_names() -> tuple[str, ...]:
+    return tuple(STAND_INS.get(f)[0] for f in STAND_INS)
 
 
 def exporters(fmt: str, framework: str) -> tuple[str, ...]:
@@ -141,7 +176,8 @@ def _builtins() -> None:
             ("coreml", "keras", "tf-function", "keras_to_coreml")):
         register_exporter(fmt, fw, exp, f"convcheck.conversion.exporters:{fn}")
     register_runtime("onnx", "convcheck.runtimes:OrtPredictor.load")
-    register_runtime("coreml", "convcheck.runtimes:CoreMLPredictor.load", os_marker="macos")
+    register_runtime("coreml", "convcheck.runtimes:CoreMLPredictor.load", os_marker="macos",
+                     stand_in=("coreml-reference", "convcheck.runtimes.coreml:REFERENCE"))
 
 
 _builtins()

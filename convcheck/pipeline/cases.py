@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from convcheck.declarations.registry import MODELS
+from convcheck.declarations.registry import MODELS, stand_in_name
 from convcheck.declarations.spec import ARTIFACT_FORMATS
 from convcheck.robustness.attacks import attacks_for
 
@@ -37,7 +37,13 @@ class Case:
         """The keys tolerances.toml overrides match on."""
         return {"model": self.model, "framework": self.framework, "dataset": self.spec.dataset,
                 "target": self.target, "format": self.format, "profile": profile,
-                "attack": self.attack}
+                "attack": self.attack, "runtime": self.runtime}
+
+    @property
+    def runtime(self) -> str | None:
+        """The stand-in runtime that runs this conversion on this OS (registry.STAND_INS:
+        "coreml-reference" for Core ML off macOS), or None: the format's own runtime."""
+        return stand_in_name(self.format) if self.format else None
 
     def markers(self) -> list[str]:
         names = [self.model, self.framework, *self.spec.markers]

@@ -9,7 +9,7 @@ import fnmatch
 import pytest
 
 from convcheck.declarations.registry import MODELS
-from convcheck.pipeline.cases import conversion_cases, original_cases, with_attacks
+from convcheck.pipeline.cases import Case, conversion_cases, original_cases, with_attacks
 from convcheck.plugin.parametrize import case_ids as _case_ids
 from convcheck.plugin.records import record_outcome
 from convcheck.plugin.state import run
@@ -24,8 +24,11 @@ def pytest_collection_modifyitems(config, items):
     used = set()
     for item in items:
         case_ids = _case_ids(item)
+        callspec = getattr(item, "callspec", None)
+        runtime = next((p.runtime for p in (callspec.params.values() if callspec else ())
+                        if isinstance(p, Case) and p.runtime), None)
         for xf in run(config).expected_failures:
-            if any(xf.applies(item.originalname, cid) for cid in case_ids):
+            if any(xf.applies(item.originalname, cid, runtime) for cid in case_ids):
                 item.stash[XFAIL] = xf
                 used.add(xf.where)
                 break

@@ -8,13 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from convcheck.declarations.registry import RUNTIME_OS
+from convcheck.declarations.registry import PLATFORMS, RUNTIME_OS, stand_in
 from convcheck.pipeline.cases import Case, conversion_cases, original_cases, with_attacks
 from convcheck.plugin.state import bench, run
 from convcheck.robustness.attacks import attacks_for, why_not
-
-# OS markers: the runtime a format needs exists on that OS only.
-PLATFORMS = {"macos": "darwin"}
 
 
 def case_ids(item) -> list[str]:
@@ -77,8 +74,20 @@ def pytest_generate_tests(metafunc):
         return [pytest.mark.skip(reason=why)] if why else []
 
     def runtime_os(case):
-        os_name = RUNTIME_OS.get(targets[case.target].format)
-        return ([getattr(pytest.mark, os_name)] if os_name else []) + refusing(case)
+        # A format whose runtime exists on another OS only runs here on its stand-in (CoreML ML
+        # programs on the MIL reference interpreter) where that can run the target; else the
+        # OS marker skips it, with the stand-in's reason.
+        target = targets[case.target]
+        os_name = RUNTIME_OS.get(target.format)
+        other = stand_in(target.format)
+        why = other.why_not(target) if other is not None else None
+        if other is not None and why is None:
+            return refusing(case)
+        marks = [getattr(pytest.mark, os_name)] if os_name else []
+        if other is not None:
+            marks.append(pytest.mark.skip(reason=f"needs {os_name}: its runtime does not run "
+                                                 f"on {sys.platform}, and {other.name}: {why}"))
+        return marks + refusing(case)
     no_conversion = (f"no conversion selected for models {', '.join(models)} (targets: "
                      f"{', '.join(targets) or 'none'})")
     if "original" in fixtures:

@@ -90,6 +90,7 @@ def case_record(bench, model, result) -> dict:
     case = model.case
     return {"case": case.id, "model": case.model, "framework": case.framework,
             "target": case.target, "attack": case.attack, "seed": case.seed,
+            **({"runtime": case.runtime} if case.runtime else {}),  # a stand-in ran it
             "profile": bench.profile.name, "check": result.check, "measured": result.measured,
             "data": bench.dataset(case.spec).provenance.as_dict()}
 

@@ -40,12 +40,20 @@ def _built_table(built: dict) -> str:
     return _table("Built this run (seconds)", ["kind", "built", "seconds", "slowest"], rows)
 
 
+def _target(r: dict) -> str:
+    """A record's target, with the stand-in runtime that ran it where its format's own runtime
+    does not exist (e.g. "coreml-mlprogram-fp32 on coreml-reference"): a figure of convcheck's
+    MIL reference interpreter is never shown as Core ML's."""
+    target = r.get("target") or ""
+    return f"{target} on {r['runtime']}" if r.get("runtime") else target
+
+
 def _group(records: list[dict], check: str) -> dict:
     """(model, framework, target) -> list of measured dicts over seeds (and their verdicts)."""
     groups = defaultdict(list)
     for r in records:
         if r["check"] == check:
-            groups[(r["model"], r["framework"], r.get("target") or "")].append(r)
+            groups[(r["model"], r["framework"], _target(r))].append(r)
     return dict(sorted(groups.items()))
 
 
@@ -64,6 +72,11 @@ def summary(records: list[dict], info: dict) -> str:
         out += ["Data: " + "; ".join(info["data"]), ""]
     if info.get("built"):
         out += [_built_table(info["built"])]
+    stand_ins = sorted({r["runtime"] for r in records if r.get("runtime")})
+    if stand_ins:
+        out += [f"Targets shown \"on {', '.join(stand_ins)}\" ran on a stand-in for their "
+                "format's runtime, which does not exist on this OS: coreml-reference is "
+                "convcheck's MIL reference interpreter (convcheck.mil), not Apple's Core ML.", ""]
 
     rows = []
     for (model, fw, target), rs in _group(records, "accuracy_preserved").items():
@@ -181,7 +194,7 @@ def _robustness_tables(records: list[dict]) -> list[str]:
         groups = defaultdict(list)
         for r in records:
             if r["check"] == check:
-                groups[(r["model"], r["framework"], r.get("target") or "", r.get("attack") or "")
+                groups[(r["model"], r["framework"], _target(r), r.get("attack") or "")
                        ].append(r)
         return dict(sorted(groups.items()))
 

@@ -21,10 +21,12 @@ def _first(out):
 
 
 def load_converted(fmt: str, path: Path) -> Predictor:
-    """The runtime predictor for a converted artifact of format `fmt` (registry.RUNTIMES)."""
-    from convcheck.declarations.registry import RUNTIMES
+    """The runtime predictor for a converted artifact of format `fmt` (registry.RUNTIMES); on
+    an OS its runtime does not exist on, the stand-in registered for it (registry.STAND_INS)."""
+    from convcheck.declarations.registry import RUNTIMES, stand_in
 
-    return RUNTIMES.get(fmt)(path)
+    other = stand_in(fmt)
+    return other.load(path) if other is not None else RUNTIMES.get(fmt)(path)
 
 
 def predict_all(predictor: Predictor, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -1,5 +1,7 @@
 """CoreML models run by coremltools on the CPU: loading and predicting need macOS (the registry's
-RUNTIME_OS says so); converting and reading the spec work everywhere."""
+RUNTIME_OS says so); converting and reading the spec work everywhere. Elsewhere an ML program
+runs on convcheck's MIL reference interpreter (convcheck.mil), under the name
+"coreml-reference" so that no figure it gives is taken for Apple's runtime's."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,27 +9,33 @@ from pathlib import Path
 import numpy as np
 
 
+_DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "DOUBLE": np.float64,
+           "INT32": np.int32}
+
+
+def _described(spec) -> tuple:
+    """(input name, output name, input dtype, largest batch or None) of a model's spec."""
+    from coremltools.proto import FeatureTypes_pb2
+
+    described = spec.description
+    inp = described.input[0]
+    array = inp.type.multiArrayType
+    # Token ids are int32 in an ML program, float32 in a neural network: feed what it declares.
+    dtype = _DTYPES[FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(array.dataType)]
+    ranges = array.shapeRange.sizeRanges
+    upper = ranges[0].upperBound if ranges else array.shape[0]
+    return inp.name, described.output[0].name, dtype, (upper if upper > 0 else None)
+
+
 class CoreMLPredictor:
     """A CoreML model (.mlpackage or .mlmodel) run by coremltools; predicting needs macOS."""
 
     name = "coreml"
-    _DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "DOUBLE": np.float64,
-               "INT32": np.int32}
 
     def __init__(self, model):
-        from coremltools.proto import FeatureTypes_pb2
-
         self.model = model
-        described = model.get_spec().description
-        inp = described.input[0]
-        self.input_name, self.output_name = inp.name, described.output[0].name
-        array = inp.type.multiArrayType
-        # Token ids are int32 in an ML program, float32 in a neural network: feed what it declares.
-        dtype = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(array.dataType)
-        self.input_dtype = self._DTYPES[dtype]
-        ranges = array.shapeRange.sizeRanges
-        upper = ranges[0].upperBound if ranges else array.shape[0]
-        self.max_batch = upper if upper > 0 else None  # -1: unbounded
+        (self.input_name, self.output_name, self.input_dtype,
+         self.max_batch) = _described(model.get_spec())
 
     @classmethod
     def load(cls, path: Path) -> "CoreMLPredictor":
@@ -43,3 +51,47 @@ class CoreMLPredictor:
         outs = [self.model.predict({self.input_name: x[i : i + step]})[self.output_name]
                 for i in range(0, len(x), step)]
         return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+class ReferencePredictor:
+    """An ML program (.mlpackage) run by convcheck's MIL reference interpreter, on any OS."""
+
+    name = "coreml-reference"
+    reference = True  # not Apple's runtime: its speed says nothing of Core ML's
+
+    def __init__(self, path: Path):
+        import coremltools as ct
+
+        from convcheck.mil import Interpreter
+
+        (self.input_name, self.output_name, self.input_dtype,
+         self.max_batch) = _described(ct.utils.load_spec(str(path)))
+        self.interpreter = Interpreter.load(path)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        step = self.max_batch or len(x)
+        outs = [self.interpreter.run({self.input_name: x[i : i + step]})[self.output_name]
+                for i in range(0, len(x), step)]
+        return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+class _Reference:
+    """The stand-in for Core ML where it does not run (registry.STAND_INS): ML programs only."""
+
+    name = ReferencePredictor.name  # registered under it (registry._builtins)
+
+    @staticmethod
+    def load(path: Path) -> ReferencePredictor:
+        return ReferencePredictor(Path(path))
+
+    @staticmethod
+    def why_not(target) -> str | None:
+        kinds = {o.get("convert_to", "mlprogram") for o in target.options.values()}
+        if kinds - {"mlprogram"}:
+            return (f"target {target.name} converts to {', '.join(sorted(kinds))}: the MIL "
+                    "reference interpreter runs ML programs (convert_to = \"mlprogram\") only")
+        return None
+
+
+REFERENCE = _Reference()

@@ -11,7 +11,8 @@ from convcheck.settings.files import ConfigError, _check_type, _files, _read_tom
 
 # --------------------------------------------------------------------------- expected failures
 
-_XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str, "expect": dict}
+_XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str, "expect": dict,
+                "runtime": str}
 _EXPECT_TYPES = {"failure": str, "metric": str, "min": (int, float), "max": (int, float)}
 
 
@@ -29,9 +30,14 @@ class ExpectedFailure:
     metric: str | None = None  # a figure of the failing verdict's measured dict ...
     min: float | None = None  # ... that must lie in [min, max]
     max: float | None = None
+    # Only where the case runs on this stand-in runtime (registry.STAND_INS, e.g.
+    # "coreml-reference"): a divergence measured on it, which the format's own runtime on its
+    # own OS may not share.
+    runtime: str | None = None
 
-    def applies(self, test: str, case_id: str) -> bool:
-        return fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(test, self.test)
+    def applies(self, test: str, case_id: str, runtime: str | None = None) -> bool:
+        return (fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(test, self.test)
+                and (self.runtime is None or self.runtime == runtime))
 
     def expects(self) -> str:
         parts = []
@@ -125,10 +131,17 @@ def _parse_xfails(path: Path) -> list[ExpectedFailure]:
                                   f"{expect['max']}")
         elif "min" in expect or "max" in expect:
             raise ConfigError(f"{path}: {where}.expect: min/max need a metric")
+        if "runtime" in e:
+            from convcheck.declarations.registry import stand_in_names
+
+            if e["runtime"] not in stand_in_names():
+                raise ConfigError(f"{path}: {where}.runtime = {e['runtime']!r} is no stand-in "
+                                  f"runtime; valid: {', '.join(stand_in_names())}")
         out.append(ExpectedFailure(
             e["case"], e.get("test", "*"), e["reason"], e["measured"], f"{path}: {where}",
             expect.get("failure"), expect.get("metric"),
-            *(float(expect[k]) if k in expect else None for k in ("min", "max"))))
+            *(float(expect[k]) if k in expect else None for k in ("min", "max")),
+            runtime=e.get("runtime")))
     return out
 
 

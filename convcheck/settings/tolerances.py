@@ -56,7 +56,10 @@ TOLERANCE_KEYS: dict[str, type | tuple] = {
 # project declares, passed to load_tolerances; format: a target's exchange format, from the
 # runtime registry).
 MATCH_KEYS = {"model": None, "framework": FRAMEWORKS, "dataset": None, "target": None,
-              "format": None, "profile": None, "attack": tuple(ATTACKS)}
+              "format": None, "profile": None, "attack": tuple(ATTACKS),
+              # a stand-in runtime running the case where its own does not exist
+              # (registry.STAND_INS: "coreml-reference" runs Core ML's ML programs off macOS)
+              "runtime": None}
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def load_tolerances(paths=None, targets: tuple[str, ...] | None = None,
     for path in files:
         d, o = _parse_tolerances(path, {"target": targets, "model": models, "dataset": datasets,
                                         "profile": profiles,
-                                        "format": tuple(registry.RUNTIMES)})
+                                        "format": tuple(registry.RUNTIMES),
+                                        "runtime": registry.stand_in_names()})
         defaults |= d
         overrides += o
     return Tolerances(defaults, overrides, files[-1])
@@ -133,7 +137,7 @@ def _parse_tolerances(path: Path, names: dict):
         match = {k: o[k] for k in MATCH_KEYS if k in o}
         if not match:
             raise ConfigError(f"{path}: {where} matches every case; name a model, framework, "
-                              f"dataset, target, format, profile or attack")
+                              f"dataset, target, format, profile, attack or runtime")
         for k, v in match.items():
             valid = MATCH_KEYS[k] or names.get(k)
             if valid is not None and v not in valid:

@@ -1,8 +1,9 @@
 """Known-wrong conversions made from good ones: the fault battery that shows each check can fail.
 
-Each fault imitates a real conversion bug, writes a new .onnx file and returns its path. Every
-model made here passes onnx.checker and keeps the graph's input and output names, so it runs
-wherever the good conversion runs. `caught_by_table` words which checks caught which fault.
+Each fault imitates a real conversion bug, writes a new .onnx file (or .mlpackage, for the Core
+ML faults at the end) and returns its path. Every model made here passes onnx.checker (or loads
+in coremltools) and keeps the graph's input and output names, so it runs wherever the good
+conversion runs. `caught_by_table` words which checks caught which fault.
 """
 from __future__ import annotations
 
@@ -338,3 +339,110 @@ def slow_down(src, dst, width: int = 1024, depth: int = 8, seed: int = 0) -> Pat
         helper.make_node("Add", [raw, "slowdown_zero"], [out.name], name="fault_slowdown"),
     ])
     return _save(model, dst)
+
+
+# ------------------------------------------------------------------ Core ML ML programs
+# Faults written into a saved .mlpackage's weight file, where Core ML (and the MIL reference
+# interpreter, convcheck.mil) read them: the program is untouched, one const's bytes change.
+# The weight file's layout is MIL's blob storage (coremltools' milstorage, BlobStorageCommon):
+# a 64-byte header, then per blob a 64-byte record (uint32 sentinel 0xDEADBEEF, uint32 dtype,
+# uint64 size in bytes, uint64 data offset, ...) at the offset the program's const names.
+# coremltools has no public writer for one blob in place, hence this.
+
+_BLOB_SENTINEL = 0xDEADBEEF
+_MIL_FLOATS = {10: np.float16, 11: np.float32}  # MIL.proto DataType
+
+
+def _mlpackage_copy(src, dst) -> Path:
+    import shutil
+
+    dst = Path(dst)
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    return dst
+
+
+def mlpackage_weights(pkg) -> list[dict]:
+    """The float consts an ML program keeps in its weight file, in program order: name, shape,
+    dtype, the file, and the data's offset in it."""
+    import struct
+
+    import coremltools as ct
+
+    pkg = Path(pkg)
+    spec = ct.utils.load_spec(str(pkg))
+    fn = spec.mlProgram.functions["main"]
+    out = []
+    for op in fn.block_specializations[fn.opset].operations:
+        value = op.attributes["val"] if op.type == "const" else None
+        if value is None or value.WhichOneof("value") != "blobFileValue":
+            continue
+        dtype = _MIL_FLOATS.get(value.type.tensorType.dataType)
+        if dtype is None:
+            continue
+        blob = value.blobFileValue
+        path = pkg / "Data" / "com.apple.CoreML" / blob.fileName.replace("@model_path/", "")
+        with open(path, "rb") as f:
+            f.seek(blob.offset)
+            sentinel, _, size, offset = struct.unpack("<IIQQ", f.read(24))
+        if sentinel != _BLOB_SENTINEL:
+            raise ValueError(f"{path}: no blob record at {blob.offset}")
+        shape = tuple(d.constant.size for d in value.type.tensorType.dimensions)
+        out.append({"name": op.outputs[0].name, "shape": shape, "dtype": np.dtype(dtype),
+                    "file": path, "offset": offset, "size": size})
+    return out
+
+
+def _rewrite(w: dict, change) -> None:
+    """Replace one blob's values with change(values) (same shape and dtype), in place."""
+    with open(w["file"], "r+b") as f:
+        f.seek(w["offset"])
+        values = np.frombuffer(f.read(w["size"]), dtype=w["dtype"]).reshape(w["shape"]).copy()
+        new = np.asarray(change(values), dtype=w["dtype"])
+        assert new.shape == values.shape
+        f.seek(w["offset"])
+        f.write(new.tobytes())
+
+
+def _last(weights: list[dict], ndim: int) -> dict:
+    return [w for w in weights if len(w["shape"]) == ndim][-1]
+
+
+def coreml_perturb_weight(src, dst, scale: float = 0.01) -> Path:
+    """The classifier's bias (the program's last 1-d weight): its largest |value| times
+    (1 + scale), as perturb_weight does to an ONNX graph."""
+    dst = _mlpackage_copy(src, dst)
+
+    def change(v):
+        i = np.argmax(np.abs(v))
+        v.flat[i] *= 1 + scale
+        return v
+    _rewrite(_last(mlpackage_weights(dst), 1), change)
+    return dst
+
+
+def coreml_swap_classes(src, dst, i: int = 0, j: int = 1) -> Path:
+    """Classes i and j swapped: their rows of the last dense layer's weight and bias."""
+    dst = _mlpackage_copy(src, dst)
+    weights = mlpackage_weights(dst)
+    bias, weight = _last(weights, 1), _last(weights, 2)
+    axis = weight["shape"].index(bias["shape"][0])
+
+    def swap(v, axis=0):
+        v = np.moveaxis(v, axis, 0)
+        v[[i, j]] = v[[j, i]]
+        return np.moveaxis(v, 0, axis)
+    _rewrite(bias, swap)
+    _rewrite(weight, lambda v: swap(v, axis))
+    return dst
+
+
+def coreml_fp16_weights(src, dst) -> Path:
+    """Every float32 weight rounded to float16's precision, still stored as float32: an fp32
+    model that silently got fp16 weights."""
+    dst = _mlpackage_copy(src, dst)
+    for w in mlpackage_weights(dst):
+        if w["dtype"] == np.float32:
+            _rewrite(w, lambda v: v.astype(np.float16).astype(np.float32))
+    return dst

@@ -1,0 +1,147 @@
+"""Running a MIL function: the operations in program order, each result stored in the dtype its
+output declares; nested blocks (while_loop, cond) run over the enclosing values."""
+from __future__ import annotations
+
+from collections import ChainMap, Counter
+
+import numpy as np
+
+
+class Unsupported(Exception):
+    """The program holds an operation the interpreter does not implement (or implements only in
+    part: an input it would have to guess the meaning of)."""
+
+
+def _ops() -> dict:
+    from convcheck.mil import nn, ops
+
+    return {**ops.OPS, **nn.OPS}
+
+
+def implemented() -> tuple[str, ...]:
+    """The op types the interpreter runs (besides const, while_loop and cond)."""
+    return tuple(sorted(_ops()))
+
+
+def np_dtype(var):
+    """The numpy dtype of a MIL tensor or scalar var's elements (None for str and the like)."""
+    from coremltools.converters.mil.mil import types
+
+    dtype = var.dtype
+    try:
+        return np.dtype(types.nptype_from_builtin(dtype))
+    except (TypeError, KeyError):
+        return None
+
+
+class Args:
+    """One operation's inputs, by the names of coremltools' definition of the op; an input the
+    program leaves out has the definition's default (the loaded op carries it)."""
+
+    def __init__(self, op, env):
+        self.op, self._env = op, env
+
+    def __call__(self, name: str, default=None):
+        var = getattr(self.op, name, None) if name in self.op.input_spec.input_types else None
+        if var is None:
+            return default
+        if isinstance(var, (list, tuple)):
+            return [self._value(v) for v in var]
+        return self._value(var)
+
+    def _value(self, var):
+        if var.name in self._env:
+            return self._env[var.name]
+        if var.val is not None:
+            return var.val
+        raise KeyError(f"{self.op.op_type} {self.op.name!r}: input {var.name!r} has no value")
+
+    def unsupported(self, why: str):
+        raise Unsupported(f"{self.op.op_type} {self.op.name!r}: {why}")
+
+
+class Interpreter:
+    """A MIL program's function, ready to run on numpy inputs.
+
+    Every op type in it (nested blocks included) is checked at construction: one that is not
+    implemented raises Unsupported, naming them all, before anything runs."""
+
+    def __init__(self, program, name: str = "", function: str = "main"):
+        self.name = name
+        self.fn = program.functions[function]
+        self.ops = _ops()
+        missing = Counter(op.op_type for op in self._walk(self.fn)
+                          if op.op_type not in self.ops and op.op_type not in _CONTROL)
+        if missing:
+            raise Unsupported(
+                f"{name or 'the program'}: the MIL interpreter does not implement "
+                + ", ".join(f"{t} (x{n})" for t, n in sorted(missing.items()))
+                + f"; it implements {', '.join(implemented())}")
+        self.inputs = {k: np_dtype(v) for k, v in self.fn.inputs.items()}
+        self.outputs = [v.name for v in self.fn.outputs]
+
+    @classmethod
+    def load(cls, path, name: str = "") -> "Interpreter":
+        from convcheck.mil.program import load_program
+
+        return cls(load_program(path), name or str(path))
+
+    def _walk(self, block):
+        for op in block.operations:
+            yield op
+            for b in op.blocks:
+                yield from self._walk(b)
+
+    def run(self, feeds: dict) -> dict:
+        """The function's outputs (name -> array) on `feeds` (input name -> array)."""
+        unknown = set(feeds) - set(self.inputs)
+        if unknown or set(self.inputs) - set(feeds):
+            raise ValueError(f"{self.name}: inputs {sorted(feeds)} given, the program takes "
+                             f"{sorted(self.inputs)}")
+        env = {k: np.asarray(v, dtype=self.inputs[k]) for k, v in feeds.items()}
+        self._block(self.fn, env)
+        return {k: env[k] for k in self.outputs}
+
+    def _block(self, block, env) -> None:
+        for op in block.operations:
+            if op.op_type == "const":
+                env[op.outputs[0].name] = op.outputs[0].val
+                continue
+            try:
+                if op.op_type == "while_loop":
+                    results = self._while(op, env)
+                elif op.op_type == "cond":
+                    results = self._cond(op, env)
+                else:
+                    results = self.ops[op.op_type](Args(op, env))
+            except Unsupported:
+                raise
+            except Exception as e:  # said with the op it happened in
+                raise RuntimeError(f"{self.name}: {op.op_type} {op.name!r}: "
+                                   f"{type(e).__name__}: {e}") from e
+            if not isinstance(results, (list, tuple)):
+                results = (results,)
+            for var, value in zip(op.outputs, results):
+                dtype = np_dtype(var)
+                value = np.asarray(value)
+                env[var.name] = value.astype(dtype, copy=False) if dtype is not None else value
+
+    def _nested(self, block, env, values) -> list:
+        """Run a nested block with its inputs bound to `values`; its outputs' values."""
+        local = ChainMap({v.name: val for v, val in zip(block.inputs, values)}, env)
+        self._block(block, local)
+        return [local[v.name] if v.name in local else v.val for v in block.outputs]
+
+    def _while(self, op, env) -> list:
+        cond, body = op.blocks
+        values = Args(op, env)("loop_vars")
+        while bool(np.asarray(self._nested(cond, env, values)[0])):
+            values = self._nested(body, env, values)
+        return values
+
+    def _cond(self, op, env) -> list:
+        pred = bool(np.asarray(Args(op, env)("pred")))
+        return self._nested(op.blocks[0] if pred else op.blocks[1], env, [])
+
+
+_CONTROL = {"const", "while_loop", "cond"}
