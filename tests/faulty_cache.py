@@ -26,7 +26,9 @@ def cache_with_fault(bench, tmp: Path, model: str, target: str, make) -> tuple[P
     for name in ("data", "npm"):  # the data sets, shared read-only
         if (bench.cache_dir / name).exists():
             (root / name).symlink_to(bench.cache_dir / name)
-    for conv in good:
+    bases = [bench.converted(c.original.spec.name, c.original.framework, c.target.base,
+                             c.original.seed) for c in good if c.target.base is not None]
+    for conv in good + bases:  # a variant's base conversion too: it is not made again
         for entry in (conv.original.entry, conv.path.parent):
             if not (root / "models" / entry.name).exists():
                 shutil.copytree(entry, root / "models" / entry.name)

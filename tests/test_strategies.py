@@ -146,7 +146,8 @@ def test_run_property_passes_an_equivalent_pair_and_drops_a_stale_counterexample
     good = Softmax(784)
     stats = properties.run_property(good, good, LENET5, "pytorch", "fake-s0", _tol, max_batch=4,
                                     settings=SETTINGS, save_dir=tmp_path)
-    assert stats.examples == 50 and 50 <= stats.samples <= 200
+    edges = len(strategies.edge_batches(LENET5))  # checked before the search's 50
+    assert stats.examples == 50 + edges and 50 + edges <= stats.samples <= 200 + edges
     assert stats.worst["abs_max"] == 0.0
     assert properties.verdict("fake-s0", stats, None).passed
     assert not any(f.exists() for f in stale)
@@ -212,10 +213,10 @@ def test_aggregates_are_recorded_not_judged():
 
 def test_run_property_shrinks_saves_and_words_a_counterexample(tmp_path):
     good, bad = Softmax(784), Softmax(784, fault="bright")
-    with pytest.raises(properties.PropertyFailed) as info:
+    with pytest.raises(properties.PropertyFailed) as info:  # the search alone (the edge
         properties.run_property(good, bad, LENET5, "pytorch", "fake-s0", _tol, max_batch=4,
-                                settings=SETTINGS, save_dir=tmp_path,
-                                loaders=("Softmax(784)", "Softmax(784, 'bright')"))
+                                settings=SETTINGS, save_dir=tmp_path,  # batches would find it)
+                                loaders=("Softmax(784)", "Softmax(784, 'bright')"), edges=False)
     e = info.value
     ce = e.counterexample
     # Shrunk to one all-white image: the simplest input with a pixel over 0.9.
@@ -373,3 +374,18 @@ def test_label_checks_that_compared_nothing_fail():
     empty = np.zeros((0, 3), np.float32)
     v = checks.label_agreement("m-onnx", empty, empty, lambda k: (0.0, "t"))
     assert v.failed == ["label_disagreement"] and "no sample to compare" in v.message()
+
+
+def test_the_edge_batches_are_checked_first_in_every_profile(tmp_path):
+    """A fault only a white image shows is found before the search draws anything, and said to
+    be an edge batch (no shrinking: one image is already minimal)."""
+    good, bad = Softmax(784), Softmax(784, fault="bright")
+    with pytest.raises(properties.PropertyFailed) as info:
+        properties.run_property(good, bad, LENET5, "pytorch", "fake-s0", _tol, max_batch=4,
+                                settings=SETTINGS, save_dir=tmp_path)
+    ce = info.value.counterexample
+    assert ce.recipes == [strategies.Image("white")], ce.recipes
+    assert info.value.summary[-1].startswith(
+        "fake-s0: counterexample = [Image(kind='white')] (a fixed edge batch, checked before "
+        "the search)"), info.value.summary
+    assert info.value.stats.examples == 2  # black passed, white failed

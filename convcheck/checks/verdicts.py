@@ -127,14 +127,17 @@ def artifact_declares(case_id: str, described: dict, expected: dict) -> Verdict:
     return v
 
 
-def model_size(case_id: str, original_bytes: int, converted_bytes: int, tol: Lookup) -> Verdict:
+def model_size(case_id: str, original_bytes: int, converted_bytes: int, tol: Lookup,
+               against: str = "original") -> Verdict:
     """Size on disk (every file of each artifact): the converted model must not outgrow the
-    original by more than `size_ratio`."""
+    original (a variant: the conversion it was made from, `against`) by more than
+    `size_ratio`."""
     ratio = converted_bytes / original_bytes
     v = Verdict(case_id, "model_size", {"size_original": original_bytes,
-                                        "size_converted": converted_bytes, "size_ratio": ratio})
+                                        "size_converted": converted_bytes, "size_ratio": ratio,
+                                        "against": against})
     v.limit("size_ratio", ratio, tol,
-            where=f"original {original_bytes:,} bytes, converted {converted_bytes:,} bytes")
+            where=f"{against} {original_bytes:,} bytes, converted {converted_bytes:,} bytes")
     return v
 
 
@@ -149,12 +152,12 @@ def timing(case_id: str, measurement: str, seconds: list[float], samples: int = 
         "rounds": len(a), "samples": samples})
 
 
-def speed_ratio(case_id: str, pairs: dict, tol: Lookup) -> Verdict:
+def speed_ratio(case_id: str, pairs: dict, tol: Lookup, against: str = "original") -> Verdict:
     """Converted vs original time per measurement (pairs: measurement -> convcheck.checks.paired_timing.Pairs,
     the two timed in interleaved rounds). The figure is the median of the per-pair ratios; a
     measurement fails only when its whole confidence interval lies above speed_ratio, i.e. when
     the interval's lower end does (a noisy run widens the interval instead of failing)."""
-    measured = {}
+    measured = {"against": against}
     v = Verdict(case_id, "speed_ratio", measured)
     for name, p in pairs.items():
         key = name.replace(" ", "_")
@@ -163,7 +166,7 @@ def speed_ratio(case_id: str, pairs: dict, tol: Lookup) -> Verdict:
         v.limit(f"{key}_ratio_low", m["ratio_low"], tol, key="speed_ratio",
                 where=f"the lower end of the {m['confidence']:.1%} interval of the median "
                       f"ratio {m['ratio']:.3g} ({m['ratio_low']:.3g}-{m['ratio_high']:.3g}) over "
-                      f"{m['pairs']} interleaved pairs; median original "
+                      f"{m['pairs']} interleaved pairs; median {against} "
                       f"{m['original_s'] * 1e3:.3f} ms, converted {m['converted_s'] * 1e3:.3f} "
                       f"ms; load {m['load_before']:.2f} -> {m['load_after']:.2f}")
     return v

@@ -135,7 +135,7 @@ class _Falsified(AssertionError):
 def run_property(original, converted, spec: ModelSpec, framework: str, case_id: str,
                  tol: checks.Lookup, *, max_batch: int, settings: Settings,
                  save_dir: Path | None = None, loaders: tuple[str, str] | None = None,
-                 padding: str | None = None) -> Stats:
+                 padding: str | None = None, edges: bool = True) -> Stats:
     """Search for a batch (1..max_batch samples of `spec`'s domain, in `framework`'s layout) on
     which `converted` is not equivalent to `original`. Returns the Stats when none is found;
     raises PropertyFailed with the shrunk counterexample otherwise.
@@ -145,6 +145,7 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
     is turned off (the search stops at the first failing batch).
     save_dir: where <case_id>.npz and <case_id>.py go (removed when the property holds).
     loaders: Python expressions that load (original, converted) predictors, for the snippet.
+    edges: check strategies.edge_batches first (off: the search alone, e.g. to test it).
     """
     db = settings.database
     if isinstance(db, DirectoryBasedExampleDatabase):
@@ -155,26 +156,37 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
     stats, last = Stats(), {}
     batch_strategy = strategies.batches(spec, max_batch, padding)
 
-    @settings
-    @given(data=st.data())
-    def equivalent_on_every_batch(data):
-        recipes = data.draw(batch_strategy, label="batch")
+    def check(recipes, in_search: bool = True) -> None:
         x = strategies.render(recipes, spec, framework, padding)
-        note(f"{case_id}: batch of {len(recipes)}, input {x.dtype}{list(x.shape)}")
+        if in_search:
+            note(f"{case_id}: batch of {len(recipes)}, input {x.dtype}{list(x.shape)}")
         verdicts, ref, got = equivalence(original, converted, x, case_id, tol)
         stats.add(recipes, verdicts)
         abs_max = next((v.measured["abs_max"] for v in verdicts if "abs_max" in v.measured), 0)
-        if np.isfinite(abs_max):  # steer the search towards larger errors (target phase)
+        if in_search and np.isfinite(abs_max):  # steer the search towards larger errors
             target(float(abs_max), label="abs_max")
         failures = [f for v in verdicts for f in v.failures]
         if failures:
             # The last failing execution is Hypothesis' final replay of the minimal example.
             last["ce"] = Counterexample(list(recipes), x, ref, got, verdicts)
+            last["edge"] = not in_search
             raise _Falsified("\n".join(failures))
+
+    @settings
+    @given(data=st.data())
+    def equivalent_on_every_batch(data):
+        check(data.draw(batch_strategy, label="batch"))
+
+    def edges_then_search():
+        # The fixed edge batches first (strategies.edge_batches): every run checks them, so a
+        # break there is found in every profile, not only when the search happens to draw it.
+        for recipes in strategies.edge_batches(spec) if edges else []:
+            check(recipes, in_search=False)
+        equivalent_on_every_batch()
 
     t0 = time.perf_counter()
     try:
-        equivalent_on_every_batch()
+        edges_then_search()
     except _Falsified as e:
         stats.seconds = time.perf_counter() - t0
         ce = last["ce"]
@@ -184,7 +196,9 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
             ce.snippet = reproducer(ce.path, ce.recipes, *(loaders or ("original", "converted")))
             ce.path.with_suffix(".py").write_text(ce.snippet)
         summary = ce.failures + [
-            f"{case_id}: counterexample = {ce.recipes!r} (shrunk, {stats.examples} executions)"
+            f"{case_id}: counterexample = {ce.recipes!r} ("
+            + ("a fixed edge batch, checked before the search" if last.get("edge")
+               else f"shrunk, {stats.examples} executions") + ")"
             + (f", saved to {ce.path}" if ce.path else "")]
         message = "\n".join(summary + ([f"reproduce with:\n{textwrap.indent(ce.snippet, '    ')}"]
                                        if ce.snippet else []) + ([notes] if notes else []))

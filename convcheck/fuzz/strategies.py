@@ -239,6 +239,16 @@ def sample_recipes(spec: ModelSpec, padding: str | None = None):
     return feature_recipes(size=int(np.prod(spec.input_shape)))
 
 
+def edge_batches(spec: ModelSpec) -> list[list]:
+    """Batches every property run checks first, whatever the search draws: for images the
+    blank and saturated ones and three constant greys, where quantized and reduced-precision
+    models break (one image each, so a failure is already minimal); none for other inputs."""
+    if spec.kind != "image":
+        return []
+    return [[Image("black")], [Image("white")],
+            *([Image("constant", value=v)] for v in (0.25, 0.5, 0.75))]
+
+
 def batches(spec: ModelSpec, max_batch: int, padding: str | None = None):
     """A batch of 1..max_batch recipes (kinds mixed freely)."""
     if max_batch < 1:

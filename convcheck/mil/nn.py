@@ -8,17 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from convcheck.mil.ops import _sigmoid, f32
-
-OPS: dict = {}
-
-
-def op(*names):
-    def register(fn):
-        for n in names:
-            OPS[n] = fn
-        return fn
-    return register
+from convcheck.mil.ops import _sigmoid, f32, op  # registered in convcheck.mil.ops.OPS
 
 
 def _pads(a, spatial: tuple, kernel: tuple, strides, dilations) -> list[tuple[int, int]]:
@@ -160,30 +150,28 @@ def _batch_norm(a):
     return y
 
 
-@op("instance_norm")
-def _instance_norm(a):
+def _normalised(a, axes: tuple, affine_shape) -> np.ndarray:
+    """(x - mean) / sqrt(var + epsilon) over `axes`, then gamma and beta (reshaped)."""
     x = f32(a("x"))
-    axes = tuple(range(2, x.ndim))
     y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(
         x.var(axis=axes, keepdims=True) + a("epsilon", 1e-5))
-    if a("gamma") is not None:
-        y = y * _channel(a("gamma"), x.ndim)
-    if a("beta") is not None:
-        y = y + _channel(a("beta"), x.ndim)
+    for name, combine in (("gamma", np.multiply), ("beta", np.add)):
+        if a(name) is not None:
+            y = combine(y, affine_shape(f32(a(name))))
     return y
+
+
+@op("instance_norm")
+def _instance_norm(a):
+    ndim = np.ndim(a("x"))
+    return _normalised(a, tuple(range(2, ndim)), lambda v: v.reshape((-1,) + (1,) * (ndim - 2)))
 
 
 @op("layer_norm")
 def _layer_norm(a):
-    x = f32(a("x"))
-    axes = tuple(int(i) for i in (a("axes") if a("axes") is not None else range(x.ndim)))
-    y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(
-        x.var(axis=axes, keepdims=True) + a("epsilon", 1e-5))
-    if a("gamma") is not None:
-        y = y * f32(a("gamma"))
-    if a("beta") is not None:
-        y = y + f32(a("beta"))
-    return y
+    axes = a("axes")
+    axes = tuple(int(i) for i in (axes if axes is not None else range(np.ndim(a("x")))))
+    return _normalised(a, axes, lambda v: v)
 
 
 # ------------------------------------------------------------------ recurrent

@@ -17,13 +17,20 @@ from typing import Callable
 import numpy as np
 
 from convcheck import data, frameworks
-from convcheck.conversion import exporters, runner
+from convcheck.conversion import exporters, runner, variants
 from convcheck.data import declared
 from convcheck.declarations.registry import MODELS
 from convcheck.declarations.spec import ModelSpec, SpecError
 from convcheck.pipeline import train
 from convcheck.pipeline.builds import Converted, Original
-from convcheck.pipeline.cache import cached, callable_file, key_of, looks_fresh, source_digest
+from convcheck.pipeline.cache import (
+    cached,
+    callable_file,
+    file_sha256,
+    key_of,
+    looks_fresh,
+    source_digest,
+)
 from convcheck.progress import Progress
 from convcheck.robustness import attacks, genetic
 from convcheck.runtimes import predict_all
@@ -229,7 +236,14 @@ class Workbench:
                 continue  # the test that needs it fails with the reason
             if entry is not None and spec.sources[c.framework].kind == "build":
                 self._expect("trainings", entry, parts)
-            if c.target and c.target not in spec.sources[c.framework].artifacts:
+            t = self.targets.get(c.target) if c.target else None
+            if t is not None and t.base is not None:
+                o = Original(spec, c.framework, c.seed, entry, None, parts, stem)
+                if t.base not in spec.sources[c.framework].artifacts:
+                    self._expect("conversions", *self._conversion_entry(
+                        parts, stem, self.targets[t.base], c.framework))
+                self._expect("conversions", *self._variant_entry(o, t))
+            elif c.target and c.target not in spec.sources[c.framework].artifacts:
                 self._expect("conversions", *self._conversion_entry(
                     parts, stem, self.targets[c.target], c.framework))
             if c.attack:
@@ -255,10 +269,12 @@ class Workbench:
         if key not in self._converted:
             original = self.original(model, framework, seed)
             shipped = original.spec.sources[framework].artifacts.get(target)
+            t = self.targets[target]
             try:
                 self._converted[key] = (
-                    Converted(original, self.targets[target], shipped) if shipped is not None
-                    else self._convert(original, self.targets[target]))
+                    Converted(original, t, shipped) if shipped is not None
+                    else self._variant(original, t) if t.base is not None
+                    else self._convert(original, t))
             except runner.ConversionError as e:
                 self._converted[key] = e
         result = self._converted[key]
@@ -291,6 +307,45 @@ class Workbench:
         cached(entry, parts, build, self.log)
         path = entry / runner.artifact_file(target)
         return Converted(original, target, path)
+
+    def _variant_entry(self, original: Original, target: Target) -> tuple[Path, dict]:
+        """A variant's cache entry, keyed by its base conversion (or the shipped file it is
+        made from), the variant, the tools' versions and, for a calibrated one, the data."""
+        fw, base = original.framework, self.targets[target.base]
+        shipped = original.spec.sources[fw].artifacts.get(target.base)
+        base_key = ({"shipped": file_sha256(Path(shipped))} if shipped is not None
+                    else key_of(self._conversion_entry(original.cache_parts, original.stem,
+                                                       base, fw)[1]))
+        parts = {"base": base_key, "target": target.name, "variant": target.variant,
+                 "versions": self.versions_of(("onnx", "onnxruntime", "numpy")),
+                 "code": source_digest(Path(variants.__file__))}
+        if "calibration" in target.variant:
+            parts["data"] = self.dataset(original.spec).provenance.sha256
+        return self.cache_dir / "models" / f"{original.stem}.{target.name}", parts
+
+    def _variant(self, original: Original, target: Target) -> Converted:
+        """The precision or optimisation variant `target` of the original's conversion to its
+        base target (convcheck.conversion.variants), made in this process and cached."""
+        base = self.converted(original.spec.name, original.framework, target.base, original.seed)
+        entry, parts = self._variant_entry(original, target)
+
+        def build(tmp: Path) -> None:
+            self.log(f"making {target.name} ({target.variant}) from {base.id}")
+            t0 = time.perf_counter()
+            calibration = None
+            if "calibration" in target.variant:  # training samples: never the test set
+                ds = self.dataset(original.spec)
+                calibration = original.spec.to_framework_layout(
+                    ds.x_train[:target.variant["calibration"]], original.framework)
+            try:
+                variants.make(target.variant, base.path, tmp / "model.onnx", calibration)
+            except variants.VariantError as e:
+                raise runner.ConversionError(f"{original.id}: {target.name} from {base.id}: "
+                                             f"{e}") from e
+            self._built("conversions", entry, f"made {target.name} of {original.id}", t0)
+
+        cached(entry, parts, build, self.log)
+        return Converted(original, target, entry / "model.onnx")
 
     def outputs(self, model: Original | Converted) -> np.ndarray:
         """Outputs (N, width) of an original or converted model on the held-out test set, in

@@ -9,7 +9,13 @@ from convcheck.settings.files import ConfigError, _check_type, _files, _read_mer
 
 # --------------------------------------------------------------------------- targets
 
-_TARGET_TYPES = {"format": str, "timeout_s": (int, float), "pytorch": dict, "keras": dict}
+_TARGET_TYPES = {"format": str, "timeout_s": (int, float), "pytorch": dict, "keras": dict,
+                 "from": str, "variant": dict}
+# A variant target is made from another target's conversion (`from`), not from the original:
+# the precision and optimisation variants a team ships (convcheck.conversion.variants).
+# kind -> the options its table takes besides kind (calibration: training samples, never test)
+VARIANT_KINDS = {"fp16": (), "int8-dynamic": (), "int8-static": ("calibration",),
+                 "optimized": ()}
 _OPTION_TYPES = {"exporter": str, "converter": str, "opset": int, "convert_to": str,
                  "precision": str, "deployment_target": str}
 # The options each format's built-in exporters take (all required for coreml: nothing falls
@@ -48,6 +54,8 @@ class Target:
     timeout_s: float
     options: dict  # framework -> converter options
     shipped: bool = False  # a team's already-converted files (ModelSpec sources' artifacts)
+    base: str | None = None  # a variant: the target whose conversion it is made from
+    variant: dict | None = None  # a variant: {"kind": ..., its options}
 
     def frameworks(self) -> tuple[str, ...]:
         return tuple(f for f in FRAMEWORKS if f in self.options)
@@ -58,12 +66,16 @@ def load_targets(paths=None) -> dict[str, Target]:
 
     raw, path = _read_merged(_files("targets", paths))
     targets = {}
+    variants = {}
     for name, body in raw.items():
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: [{name}] must be a table")
         _unknown(path, name, body, _TARGET_TYPES)
         for k, v in body.items():
             _check_type(path, name, k, v, _TARGET_TYPES[k])
+        if "from" in body or "variant" in body:
+            variants[name] = body
+            continue
         fmt = body.get("format")
         if fmt not in registry.RUNTIMES:
             raise ConfigError(f"{path}: {name}.format {fmt!r} unknown; valid: "
@@ -105,7 +117,48 @@ def load_targets(paths=None) -> dict[str, Target]:
             raise ConfigError(f"{path}: [{name}] convert_to differs between frameworks; "
                               f"one CoreML target makes one model type")
         targets[name] = Target(name, fmt, float(body.get("timeout_s", 600)), options)
+    for name, body in variants.items():
+        if body.get("from") in variants:
+            raise ConfigError(f"{path}: {name}.from {body['from']!r} is itself a variant: make "
+                              f"variants from a conversion target")
+        targets[name] = _variant(path, name, body, targets)
     return targets
+
+
+def _variant(path, name: str, body: dict, targets: dict) -> Target:
+    """A target made from another target's conversion: its format, frameworks and converter
+    options are the base's; it adds the variant."""
+    extra = set(body) - {"from", "variant", "format", "timeout_s"}
+    if extra:
+        raise ConfigError(f"{path}: [{name}] is a variant (from, variant): its frameworks and "
+                          f"converter come from its base target; remove {', '.join(sorted(extra))}")
+    base, variant = body.get("from"), body.get("variant")
+    if base is None or variant is None:
+        raise ConfigError(f"{path}: [{name}] needs both `from` (the target it is made from) and "
+                          f"`variant` (e.g. variant = {{ kind = \"int8-dynamic\" }})")
+    if base not in targets:
+        raise ConfigError(f"{path}: {name}.from {base!r} is no target; valid: "
+                          f"{', '.join(t for t in targets if targets[t].base is None)}")
+    b = targets[base]
+    if b.format != "onnx":
+        raise ConfigError(f"{path}: {name}.from {base!r} is a {b.format} target: variants are "
+                          f"made from ONNX conversions")
+    if body.get("format", b.format) != b.format:
+        raise ConfigError(f"{path}: {name}.format {body['format']!r} differs from its base "
+                          f"{base!r}'s ({b.format})")
+    kind = variant.get("kind")
+    if kind not in VARIANT_KINDS:
+        raise ConfigError(f"{path}: {name}.variant.kind {kind!r} unknown; valid: "
+                          f"{', '.join(VARIANT_KINDS)}")
+    _unknown(path, f"{name}.variant", variant, ("kind", *VARIANT_KINDS[kind]))
+    if kind == "int8-static":
+        n = variant.get("calibration")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"{path}: {name}.variant.calibration must be a number of training "
+                              f"samples >= 1, got {n!r}")
+    return Target(name, b.format, float(body.get("timeout_s", b.timeout_s)), b.options,
+                  base=base, variant=dict(variant))
+
 
 
 def select_targets(names: str | None, paths=None, targets: dict | None = None) -> dict[str, Target]:

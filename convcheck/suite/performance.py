@@ -82,10 +82,23 @@ def test_inference_testset_converted(converted, bench, measure):
     _infer_testset(converted, bench, measure)
 
 
-def test_size(artifact, tol, expect):
-    """Every file of each artifact; the converted one within size_ratio of the original."""
-    expect(checks.model_size(artifact.id, size_on_disk(artifact.original.path),
-                             size_on_disk(artifact.path), tol(artifact)), artifact)
+def _reference(bench, converted):
+    """What a conversion is sized and timed against: its original, or for a precision or
+    optimisation variant the conversion it was made from (a team choosing between the two
+    ships one or the other). Returns (model, its name in the verdict)."""
+    base = converted.target.base
+    if base is None:
+        return converted.original, "original"
+    c = converted.case
+    return bench.converted(c.model, c.framework, base, c.seed), f"{base} conversion"
+
+
+def test_size(artifact, bench, tol, expect):
+    """Every file of each artifact; the converted one within size_ratio of the original (a
+    variant: of the conversion it was made from)."""
+    ref, against = _reference(bench, artifact)
+    expect(checks.model_size(artifact.id, size_on_disk(ref.path), size_on_disk(artifact.path),
+                             tol(artifact), against), artifact)
 
 
 # Interleaved pairs per gated measurement: at least min_pairs, then more until budget_s has
@@ -113,11 +126,12 @@ def paired_inference(original, converted, x_original, x_converted) -> dict:
 
 
 def test_speed_ratio(converted, bench, tol, expect):
-    """Converted vs original inference time, timed in interleaved pairs over the same inputs
+    """Converted vs original inference time (a variant: vs the conversion it was made from),
+    timed in interleaved pairs over the same inputs
     (convcheck.checks.paired_timing): fails only when the confidence interval of the median per-pair ratio lies
     above speed_ratio. A check, not a benchmark: it runs under --benchmark-disable too."""
     _timed_here(converted)
-    o = converted.original
-    pairs = paired_inference(o.predictor, converted.predictor, _inputs(bench, o),
+    ref, against = _reference(bench, converted)
+    pairs = paired_inference(ref.predictor, converted.predictor, _inputs(bench, ref),
                              _inputs(bench, converted))
-    expect(checks.speed_ratio(converted.id, pairs, tol(converted)), converted)
+    expect(checks.speed_ratio(converted.id, pairs, tol(converted), against), converted)

@@ -1,0 +1,126 @@
+"""Precision and optimisation variants (convcheck.conversion.variants, targets with `from` and
+`variant`): each is what it says it is, each is made from the float32 conversion and judged by
+deployment bounds, and each fault is caught by the check meant for it: a calibration on constant inputs
+(labels), a variant that kept its float32 weights (size, against the conversion it came
+from)."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from faulty_cache import cache_with_fault, run_suite
+
+from convcheck import checks
+from convcheck.conversion import variants
+from convcheck.plugin import state
+from convcheck.runtimes import OrtPredictor, predict_all
+from convcheck.settings import ConfigError, load_targets
+
+MODEL = "lenet5"
+
+
+def _types(path) -> tuple[set, set]:
+    m = onnx.load(str(path))
+    return ({n.op_type for n in m.graph.node},
+            {onnx.helper.tensor_dtype_to_np_dtype(t.data_type) for t in m.graph.initializer})
+
+
+@pytest.fixture
+def base(bench, good_conversion):
+    return bench, good_conversion(MODEL, "pytorch")
+
+
+def _lookup(pytestconfig, target):
+    tol = state.run(pytestconfig).tolerances
+    return lambda key: tol.lookup(key, target=target, framework="pytorch", model=MODEL,
+                                  format="onnx", profile=state.bench(pytestconfig).profile.name)
+
+
+@pytest.mark.parametrize("kind,ops,dtype", [
+    ("fp16", {"Conv"}, np.float16),
+    ("int8-dynamic", {"DynamicQuantizeLinear", "MatMulInteger"}, np.int8),
+    ("int8-static", {"QuantizeLinear", "DequantizeLinear"}, np.int8),
+    ("optimized", set(), np.float32),
+])
+def test_each_variant_is_what_it_says(base, tmp_path, kind, ops, dtype):
+    bench, conv = base
+    x, _ = bench.test_set(conv.original.spec, "pytorch")
+    dst = variants.make({"kind": kind, "calibration": 50}, conv.path, tmp_path / "v.onnx",
+                        x[:50] if kind == "int8-static" else None)
+    found_ops, found_dtypes = _types(dst)
+    assert ops <= found_ops, found_ops
+    assert np.dtype(dtype) in found_dtypes, found_dtypes
+    m = onnx.load(str(dst))  # inputs and outputs stay float32 for every variant
+    assert {i.type.tensor_type.elem_type for i in [*m.graph.input, *m.graph.output]} == {
+        onnx.TensorProto.FLOAT}
+    out = OrtPredictor.load(dst).predict(x[:8])
+    assert out.shape == (8, 10) and np.isfinite(out).all()
+
+
+def test_static_quantization_needs_training_samples(base, tmp_path):
+    _, conv = base
+    with pytest.raises(variants.VariantError, match="no training samples to calibrate on"):
+        variants.make({"kind": "int8-static", "calibration": 10}, conv.path, tmp_path / "v.onnx")
+
+
+def test_calibration_on_constant_inputs_is_caught_by_the_labels(pytestconfig, base, tmp_path):
+    """Calibrated on blank images, the activations' ranges are wrong for real digits."""
+    bench, conv = base
+    x, labels = bench.test_set(conv.original.spec, "pytorch")
+    ds = bench.dataset(conv.original.spec)
+    train = conv.original.spec.to_framework_layout(ds.x_train[:200], "pytorch")
+    lookup = _lookup(pytestconfig, "onnx-int8-static")
+    ref = bench.outputs(conv.original)
+    verdicts = {}
+    for name, calibration in (("training", train), ("constant", np.zeros_like(train))):
+        path = variants.make({"kind": "int8-static", "calibration": 200}, conv.path,
+                             tmp_path / f"{name}.onnx", calibration)
+        got = predict_all(OrtPredictor.load(path), x)
+        verdicts[name] = checks.label_agreement(f"{name}-calibrated", ref, got, lookup)
+    assert verdicts["training"].passed, verdicts["training"].message()
+    assert not verdicts["constant"].passed, verdicts["constant"].measured
+    assert "label_disagreement" in verdicts["constant"].failed_metrics()
+
+
+def test_a_variant_that_kept_its_float32_weights_fails_its_size_check(pytestconfig, tmp_path):
+    bench = state.bench(pytestconfig)
+    target = "onnx-int8-dynamic"
+    if target not in bench.targets:
+        pytest.skip(f"target {target} not selected (--convcheck-targets)")
+    base_path = bench.converted(MODEL, "pytorch", "onnx", bench.profile.seeds[0]).path
+
+    def kept_float32(src, dst):  # the float32 graph shipped under the variant's name
+        return shutil.copyfile(base_path, dst)
+    cache_with_fault(bench, tmp_path, MODEL, target, kept_float32)
+    rc, out = run_suite(bench, "tests_conformance/test_performance.py",
+                        f"--convcheck-models={MODEL}", f"--convcheck-targets=onnx,{target}",
+                        f"--convcheck-cache-dir={tmp_path / 'cache'}",
+                        f"--convcheck-reports-dir={tmp_path / 'reports'}", "-k",
+                        "test_size and pytorch")
+    assert rc == 1, out
+    assert re.search(rf"{MODEL}-pytorch-{target}-s0: size_ratio = 1 > 0.4 .*onnx conversion "
+                     r"[\d,]+ bytes", out), out
+
+
+@pytest.mark.parametrize("body,message", [
+    ('[v]\nfrom = "nope"\nvariant = { kind = "fp16" }', "v.from 'nope' is no target"),
+    ('[v]\nfrom = "onnx"\nvariant = { kind = "int4" }', "v.variant.kind 'int4' unknown"),
+    ('[v]\nfrom = "onnx"\nvariant = { kind = "int8-static" }',
+     "v.variant.calibration must be a number of training samples"),
+    ('[v]\nfrom = "onnx"\nvariant = { kind = "fp16" }\npytorch = { exporter = "dynamo" }',
+     "[v] is a variant (from, variant)"),
+    ('[v]\nfrom = "coreml-mlprogram-fp32"\nvariant = { kind = "fp16" }',
+     "variants are made from ONNX conversions"),
+    ('[v]\nvariant = { kind = "fp16" }', "needs both `from`"),
+])
+def test_a_malformed_variant_target_is_refused_naming_the_key(tmp_path, body, message):
+    path = tmp_path / "targets.toml"
+    path.write_text(body + "\n")
+    from convcheck.settings.files import _files
+
+    with pytest.raises(ConfigError) as e:
+        load_targets([*_files("targets", None)[:1], path])
+    assert message in str(e.value), str(e.value)
