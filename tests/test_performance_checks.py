@@ -15,7 +15,7 @@ def tol(values):
 def test_model_size_passes_within_the_ratio():
     v = checks.model_size("m-pytorch-onnx-s0", 1000, 1040, tol({"size_ratio": 1.1}))
     assert v.passed and v.measured == {"size_original": 1000, "size_converted": 1040,
-                                       "size_ratio": 1.04}
+                                       "size_ratio": 1.04, "against": "original"}
     assert v.tolerances == {"size_ratio": 1.1}
 
 
@@ -25,6 +25,13 @@ def test_model_size_fails_with_its_numbers():
     assert not v.passed
     assert v.message() == ("m-pytorch-fp16-s0: size_ratio = 1 > 0.6 (test), "
                            "original 1,000 bytes, converted 1,000 bytes")
+
+
+def test_a_variant_is_sized_against_the_conversion_it_was_made_from():
+    v = checks.model_size("m-pytorch-onnx-int8-dynamic-s0", 4000, 4000, tol({"size_ratio": 0.4}),
+                          against="onnx conversion")
+    assert v.message() == ("m-pytorch-onnx-int8-dynamic-s0: size_ratio = 1 > 0.4 (test), "
+                           "onnx conversion 4,000 bytes, converted 4,000 bytes")
 
 
 def test_timing_summarises_the_rounds():

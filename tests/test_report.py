@@ -242,3 +242,18 @@ def test_run_page_draws_every_chart_it_has_records_for(tmp_path):
     failing, message = page.index("Failing (1)"), page.index("abs_max = 3e-4 &gt; 1e-05")
     assert failing < message < page.index("<h2>Tables")
     assert "<table>" in page.split("<h2>Tables", 1)[1]
+
+
+def test_a_figure_from_a_stand_in_runtime_is_labelled_with_it():
+    """A CoreML figure measured on the MIL reference interpreter (off macOS) is never shown as
+    Core ML's: its target reads "... on coreml-reference", and the summary says what that is."""
+    native = rec("output_equivalence", "lenet5", "pytorch", "onnx", 0,
+                 {"abs_max": 1e-7, "abs_mean": 1e-8, "rel_max": 1e-6, "rel_mean": 1e-7})
+    stand_in = rec("output_equivalence", "lenet5", "pytorch", "coreml-mlprogram-fp32", 0,
+                   {"abs_max": 2e-7, "abs_mean": 2e-8, "rel_max": 2e-6, "rel_mean": 2e-7})
+    stand_in["runtime"] = "coreml-reference"
+    text = summary([native, stand_in], INFO)
+    assert "| lenet5 | pytorch | coreml-mlprogram-fp32 on coreml-reference |" in text, text
+    assert "| lenet5 | pytorch | onnx |" in text, text
+    assert "coreml-reference is convcheck's MIL reference interpreter" in text, text
+    assert "on coreml-reference" not in summary([native], INFO)

@@ -71,6 +71,13 @@ def _table(header: list[str], rows: list[list], classes: list[str] | None = None
 # --------------------------------------------------------------------------- charts
 
 
+def _label(r: dict, suffix: str = "") -> str:
+    """A record's case id, with the stand-in runtime that ran it (coreml-reference off macOS):
+    no figure of the MIL reference interpreter is shown as Core ML's."""
+    case = r["case"].removesuffix(suffix)
+    return f"{case} on {r['runtime']}" if r.get("runtime") else case
+
+
 def success_rate_chart(records: list[dict]) -> str | None:
     """Figures 3 and 4: each attack's success rate on the original and on each conversion."""
     rows = [r for r in records if r.get("check") == "success_rate" and r.get("measured")]
@@ -82,7 +89,7 @@ def success_rate_chart(records: list[dict]) -> str | None:
     fig, axes = plt.subplots(len(attacks), 1, figsize=(10, 2.6 * len(attacks)), squeeze=False)
     for ax, attack in zip(axes[:, 0], attacks):
         rs = sorted((r for r in rows if r.get("attack") == attack), key=lambda r: r["case"])
-        labels = [r["case"].removesuffix(f"-{attack}") for r in rs]
+        labels = [_label(r, f"-{attack}") for r in rs]
         x = range(len(rs))
         ax.bar([i - 0.2 for i in x], [r["measured"].get("success_rate_original", 0) for r in rs],
                0.4, label="original", color="#4878a8")
@@ -121,7 +128,7 @@ def error_histograms(records: list[dict]) -> str | None:
             ax.text(0.98, 0.9, f"abs_max bound {bound:g}", transform=ax.transAxes, ha="right",
                     fontsize=6)
         ax.set_xticks(range(len(counts)), names[:len(counts)], rotation=90, fontsize=5)
-        ax.set_title(r["case"], fontsize=7)
+        ax.set_title(_label(r), fontsize=7)
         ax.tick_params(axis="y", labelsize=6)
     fig.suptitle("samples by their largest abs error (bins start at the value shown)",
                  fontsize=9)
@@ -170,7 +177,7 @@ def _failing(records: list[dict]) -> list[list]:
             loc = r.get("localisation") or {}
             where = (f" | first diverging operation: {loc['op_type']} {loc['node']!r}"
                      if loc.get("node") else "")
-            rows.append([r.get("case"), r.get("check"), "failed",
+            rows.append([_label(r), r.get("check"), "failed",
                          "; ".join(r.get("failures", []))[:600] + where])
     return rows
 
