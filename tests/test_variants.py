@@ -124,3 +124,21 @@ def test_a_malformed_variant_target_is_refused_naming_the_key(tmp_path, body, me
     with pytest.raises(ConfigError) as e:
         load_targets([*_files("targets", None)[:1], path])
     assert message in str(e.value), str(e.value)
+
+
+def test_a_runtime_key_that_names_no_stand_in_is_refused(tmp_path):
+    """`runtime` in a tolerance override or an expected failure must name a stand-in runtime
+    (registry.STAND_INS): a typo would otherwise match nothing, silently."""
+    from convcheck.settings import load_expected_failures, load_tolerances
+
+    tol = tmp_path / "tolerances.toml"
+    tol.write_text('[default]\nabs_max = 1e-5\n[[override]]\nruntime = "coreml-refrence"\n'
+                   'abs_max = 1e-4\nreason = "typo"\n')
+    with pytest.raises(ConfigError, match="runtime = 'coreml-refrence' is unknown; valid: "
+                                          "coreml-reference"):
+        load_tolerances([tol])
+    xf = tmp_path / "expected_failures.toml"
+    xf.write_text('[[xfail]]\ncase = "x"\nruntime = "coreml-refrence"\nreason = "r"\n'
+                  'measured = "m"\nexpect = { failure = "f" }\n')
+    with pytest.raises(ConfigError, match="runtime = 'coreml-refrence' is no stand-in runtime"):
+        load_expected_failures([xf])

@@ -57,7 +57,6 @@ class ReferencePredictor:
     """An ML program (.mlpackage) run by convcheck's MIL reference interpreter, on any OS."""
 
     name = "coreml-reference"
-    reference = True  # not Apple's runtime: its speed says nothing of Core ML's
 
     def __init__(self, path: Path):
         import coremltools as ct
