@@ -19,7 +19,7 @@ Unsupported naming the op and the program, never a silent wrong answer.
 """
 from __future__ import annotations
 
-from convcheck.mil.interpreter import Interpreter, Unsupported, implemented
+from convcheck.mil.interpreter import Interpreter, Unsupported, implemented, op_function
 from convcheck.mil.program import load_program
 
-__all__ = ["Interpreter", "Unsupported", "implemented", "load_program"]
+__all__ = ["Interpreter", "Unsupported", "implemented", "load_program", "op_function"]

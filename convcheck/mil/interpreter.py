@@ -18,6 +18,13 @@ def _ops() -> dict:
     return ops.OPS
 
 
+def op_function(op_type: str):
+    """The function that runs one op type: fn(args) with args(name, default) giving its inputs
+    and args.unsupported(why) refusing (the neuralnetwork interpreter runs its convolution and
+    pooling layers on the same code)."""
+    return _ops()[op_type]
+
+
 def implemented() -> tuple[str, ...]:
     """The op types the interpreter runs (besides const, while_loop and cond)."""
     return tuple(sorted(_ops()))

@@ -1,13 +1,13 @@
 """CoreML models run by coremltools on the CPU: loading and predicting need macOS (the registry's
 RUNTIME_OS says so); converting and reading the spec work everywhere. Elsewhere an ML program
-runs on convcheck's MIL reference interpreter (convcheck.mil), under the name
-"coreml-reference" so that no figure it gives is taken for Apple's runtime's."""
+runs on convcheck's MIL reference interpreter (convcheck.mil) and a neuralnetwork model on its
+layer interpreter (convcheck.nnspec), under the name "coreml-reference" so that no figure they
+give is taken for Apple's runtime's."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-
 
 _DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "DOUBLE": np.float64,
            "INT32": np.int32}
@@ -54,18 +54,25 @@ class CoreMLPredictor:
 
 
 class ReferencePredictor:
-    """An ML program (.mlpackage) run by convcheck's MIL reference interpreter, on any OS."""
+    """A CoreML model run by convcheck's reference interpreters, on any OS: an ML program
+    (.mlpackage) by the MIL interpreter, a neuralnetwork model by the layer interpreter."""
 
     name = "coreml-reference"
 
     def __init__(self, path: Path):
         import coremltools as ct
 
-        from convcheck.mil import Interpreter
-
+        spec = ct.utils.load_spec(str(path))
         (self.input_name, self.output_name, self.input_dtype,
-         self.max_batch) = _described(ct.utils.load_spec(str(path)))
-        self.interpreter = Interpreter.load(path)
+         self.max_batch) = _described(spec)
+        if spec.WhichOneof("Type") == "mlProgram":
+            from convcheck.mil import Interpreter
+
+            self.interpreter = Interpreter.load(path)
+        else:
+            from convcheck.nnspec import Interpreter
+
+            self.interpreter = Interpreter(spec, str(path))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=self.input_dtype)
@@ -76,7 +83,8 @@ class ReferencePredictor:
 
 
 class _Reference:
-    """The stand-in for Core ML where it does not run (registry.STAND_INS): ML programs only."""
+    """The stand-in for Core ML where it does not run (registry.STAND_INS): ML programs and
+    neuralnetwork models (a layer either interpreter lacks is refused by name when it loads)."""
 
     name = ReferencePredictor.name  # registered under it (registry._builtins)
 
@@ -87,9 +95,9 @@ class _Reference:
     @staticmethod
     def why_not(target) -> str | None:
         kinds = {o.get("convert_to", "mlprogram") for o in target.options.values()}
-        if kinds - {"mlprogram"}:
-            return (f"target {target.name} converts to {', '.join(sorted(kinds))}: the MIL "
-                    "reference interpreter runs ML programs (convert_to = \"mlprogram\") only")
+        if kinds - {"mlprogram", "neuralnetwork"}:
+            return (f"target {target.name} converts to {', '.join(sorted(kinds))}: the "
+                    "reference interpreters run ML programs and neuralnetwork models only")
         return None
 
 

@@ -409,30 +409,77 @@ def _last(weights: list[dict], ndim: int) -> dict:
     return [w for w in weights if len(w["shape"]) == ndim][-1]
 
 
-def coreml_perturb_weight(src, dst, scale: float = 0.01) -> Path:
-    """The classifier's bias (the program's last 1-d weight): its largest |value| times
-    (1 + scale), as perturb_weight does to an ONNX graph."""
-    dst = _mlpackage_copy(src, dst)
+def _neuralnetwork(src) -> bool:
+    return Path(src).suffix == ".mlmodel"
 
+
+def _nn_edit(src, dst, edit) -> Path:
+    """A neuralnetwork .mlmodel's spec edited by edit(list of its float weight fields, each
+    (layer, field name, WeightParams)) and saved to dst."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(src))
+    found = []
+    for layer in spec.neuralNetwork.layers:
+        params = getattr(layer, layer.WhichOneof("layer"))
+        for field in ("weights", "bias"):
+            if field in params.DESCRIPTOR.fields_by_name and params.HasField(field):
+                found.append((layer, field, getattr(params, field)))
+    edit(found)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ct.utils.save_spec(spec, str(dst))
+    return dst
+
+
+def _set(w, values: np.ndarray) -> None:
+    del w.floatValue[:]
+    w.floatValue.extend(np.asarray(values, np.float32).ravel().tolist())
+
+
+def _last_dense(found) -> tuple:
+    """The last innerProduct's (layer, weights as (out, in), bias)."""
+    dense = [f for f in found if f[0].WhichOneof("layer") == "innerProduct"]
+    layer = dense[-1][0]
+    p = layer.innerProduct
+    return (layer, np.asarray(p.weights.floatValue, np.float32).reshape(p.outputChannels, -1),
+            np.asarray(p.bias.floatValue, np.float32))
+
+
+def coreml_perturb_weight(src, dst, scale: float = 0.01) -> Path:
+    """The classifier's bias (an ML program's last 1-d weight, a neuralnetwork's last dense
+    layer's bias): its largest |value| times (1 + scale), as perturb_weight does to an ONNX
+    graph."""
     def change(v):
         i = np.argmax(np.abs(v))
         v.flat[i] *= 1 + scale
         return v
+    if _neuralnetwork(src):
+        def edit(found):
+            layer, _, bias = _last_dense(found)
+            _set(layer.innerProduct.bias, change(bias))
+        return _nn_edit(src, dst, edit)
+    dst = _mlpackage_copy(src, dst)
     _rewrite(_last(mlpackage_weights(dst), 1), change)
     return dst
 
 
 def coreml_swap_classes(src, dst, i: int = 0, j: int = 1) -> Path:
     """Classes i and j swapped: their rows of the last dense layer's weight and bias."""
-    dst = _mlpackage_copy(src, dst)
-    weights = mlpackage_weights(dst)
-    bias, weight = _last(weights, 1), _last(weights, 2)
-    axis = weight["shape"].index(bias["shape"][0])
-
     def swap(v, axis=0):
         v = np.moveaxis(v, axis, 0)
         v[[i, j]] = v[[j, i]]
         return np.moveaxis(v, 0, axis)
+    if _neuralnetwork(src):
+        def edit(found):
+            layer, weight, bias = _last_dense(found)
+            _set(layer.innerProduct.weights, swap(weight))
+            _set(layer.innerProduct.bias, swap(bias))
+        return _nn_edit(src, dst, edit)
+    dst = _mlpackage_copy(src, dst)
+    weights = mlpackage_weights(dst)
+    bias, weight = _last(weights, 1), _last(weights, 2)
+    axis = weight["shape"].index(bias["shape"][0])
     _rewrite(bias, swap)
     _rewrite(weight, lambda v: swap(v, axis))
     return dst
@@ -441,6 +488,12 @@ def coreml_swap_classes(src, dst, i: int = 0, j: int = 1) -> Path:
 def coreml_fp16_weights(src, dst) -> Path:
     """Every float32 weight rounded to float16's precision, still stored as float32: an fp32
     model that silently got fp16 weights."""
+    if _neuralnetwork(src):
+        def edit(found):
+            for _, _, w in found:
+                if len(w.floatValue):
+                    _set(w, np.asarray(w.floatValue, np.float32).astype(np.float16))
+        return _nn_edit(src, dst, edit)
     dst = _mlpackage_copy(src, dst)
     for w in mlpackage_weights(dst):
         if w["dtype"] == np.float32:
