@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/coreml_reference.py faults [model ...]   (default: lenet5)
 
 speed: one pass over the test set after a warm-up batch, beside the original and onnxruntime
-on the same model's ONNX conversion, on this machine's threads. faults: each CoreML fault
+on the same model's ONNX conversion, on this machine's threads: the ML programs on the MIL
+interpreter, the neuralnetwork model on the layer interpreter. faults: each CoreML fault
 written into a saved .mlpackage (convcheck.testing.faults) run on the interpreter against the
 original on the test set: abs_max, label disagreement, the interpreter's time.
 """
@@ -47,14 +48,15 @@ def _seconds(predictor, x) -> float:
 def speed(models: list[str]) -> None:
     bench = _bench()
     print("| model | framework | samples | original s | onnxruntime s | coreml-reference fp32 s "
-          "| coreml-reference fp16 s |")
-    print("|---|---|---|---|---|---|---|")
+          "| coreml-reference fp16 s | coreml-reference neuralnetwork s |")
+    print("|---|---|---|---|---|---|---|---|")
     for model in models:
         for fw in ("pytorch", "keras"):
             o = bench.original(model, fw, 0)
             x, _ = bench.test_set(o.spec, fw)
             row = [_seconds(o.predictor, x)]
-            for target in ("onnx", "coreml-mlprogram-fp32", "coreml-mlprogram-fp16"):
+            for target in ("onnx", "coreml-mlprogram-fp32", "coreml-mlprogram-fp16",
+                           "coreml-neuralnetwork"):
                 row.append(_seconds(bench.converted(model, fw, target, 0).predictor, x))
             print(f"| {model} | {fw} | {len(x)} | " + " | ".join(f"{s:.2f}" for s in row) + " |")
 

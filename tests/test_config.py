@@ -124,6 +124,10 @@ def test_shipped_targets_load():
 def test_select_targets():
     assert set(select_targets(None)) == set(load_targets())
     assert list(select_targets("onnx-legacy, onnx")) == ["onnx-legacy", "onnx"]
+    # A variant brings the conversion it is made from (and sized against).
+    assert list(select_targets("onnx-int8-dynamic")) == ["onnx-int8-dynamic", "onnx"]
+    assert list(select_targets("coreml-mlprogram-int8,onnx")) == [
+        "coreml-mlprogram-int8", "onnx", "coreml-mlprogram-fp16"]
     for empty in ("", ",", " , "):
         raises(select_targets, empty, match="no target named in .*; valid targets: onnx")
 

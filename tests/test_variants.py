@@ -105,6 +105,32 @@ def test_a_variant_that_kept_its_float32_weights_fails_its_size_check(pytestconf
                      r"[\d,]+ bytes", out), out
 
 
+@pytest.mark.parametrize("kind,op", [({"kind": "palettize", "nbits": 6}, "constexpr_lut_to_dense"),
+                                     ({"kind": "int8-weights"}, "constexpr_affine_dequantize")])
+def test_each_coreml_variant_is_what_it_says_and_runs_on_the_interpreter(pytestconfig, tmp_path,
+                                                                         kind, op):
+    """Made from the fp16 ML program by coremltools.optimize.coreml: its weights are compressed
+    ops, it is smaller, and the MIL interpreter decompresses them by the op's own definition."""
+    from convcheck.mil import load_program
+    from convcheck.runtimes.coreml import ReferencePredictor
+
+    bench = state.bench(pytestconfig)
+    if "coreml-mlprogram-fp16" not in bench.targets:
+        pytest.skip("target coreml-mlprogram-fp16 not selected (--convcheck-targets)")
+    conv = bench.converted(MODEL, "pytorch", "coreml-mlprogram-fp16", bench.profile.seeds[0])
+    dst = variants.make(kind, conv.path, tmp_path / "v.mlpackage")
+    ops = {o.op_type for o in load_program(dst).functions["main"].operations}
+    assert op in ops, ops
+    size = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file())
+    base = sum(f.stat().st_size for f in conv.path.rglob("*") if f.is_file())
+    assert size < 0.7 * base, (size, base)
+    x, _ = bench.test_set(conv.original.spec, "pytorch")
+    got, ref = ReferencePredictor(dst).predict(x[:64]), ReferencePredictor(conv.path).predict(
+        x[:64])
+    assert np.isfinite(got).all() and (got.argmax(1) == ref.argmax(1)).mean() >= 0.95
+    assert 0 < np.abs(got - ref).max() < 0.2  # compressed: close, and not the same weights
+
+
 @pytest.mark.parametrize("body,message", [
     ('[v]\nfrom = "nope"\nvariant = { kind = "fp16" }', "v.from 'nope' is no target"),
     ('[v]\nfrom = "onnx"\nvariant = { kind = "int4" }', "v.variant.kind 'int4' unknown"),
@@ -113,7 +139,15 @@ def test_a_variant_that_kept_its_float32_weights_fails_its_size_check(pytestconf
     ('[v]\nfrom = "onnx"\nvariant = { kind = "fp16" }\npytorch = { exporter = "dynamo" }',
      "[v] is a variant (from, variant)"),
     ('[v]\nfrom = "coreml-mlprogram-fp32"\nvariant = { kind = "fp16" }',
-     "variants are made from ONNX conversions"),
+     "a 'fp16' variant is made from a onnx conversion"),
+    ('[v]\nfrom = "onnx"\nvariant = { kind = "palettize", nbits = 6 }',
+     "a 'palettize' variant is made from a coreml conversion"),
+    ('[v]\nfrom = "coreml-mlprogram-fp32"\nvariant = { kind = "palettize", nbits = 6 }',
+     "compressed weights need an mlprogram for macOS13 or later"),
+    ('[v]\nfrom = "coreml-neuralnetwork"\nvariant = { kind = "int8-weights" }',
+     "its pytorch conversion is a neuralnetwork for macOS11"),
+    ('[v]\nfrom = "coreml-mlprogram-fp16"\nvariant = { kind = "palettize", nbits = 5 }',
+     "v.variant.nbits must be 1, 2, 3, 4, 6 or 8"),
     ('[v]\nvariant = { kind = "fp16" }', "needs both `from`"),
 ])
 def test_a_malformed_variant_target_is_refused_naming_the_key(tmp_path, body, message):

@@ -4,6 +4,10 @@ with dynamic quantization (onnxruntime.quantization.quantize_dynamic), int8 with
 quantization calibrated on training samples (quantize_static, never the test set), and
 onnxruntime's offline-optimised graph (extended level). Each writes one self-contained .onnx
 file; the Workbench caches it like any conversion, keyed by its base conversion.
+
+And of a CoreML ML program, by coremltools.optimize.coreml (it works on the program, on any OS):
+its weights palettized (k-means, 2**nbits values per tensor) or linearly quantized to int8
+(symmetric, per channel), written as a new .mlpackage whose constexpr_* ops decompress them.
 """
 from __future__ import annotations
 
@@ -89,12 +93,36 @@ def optimized(src: Path, dst: Path, options: dict, calibration=None) -> None:
     ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
 
 
+def _coreml_optimized(src: Path, dst: Path, compress, op_config) -> None:
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    # skip_model_load: the program is read and rewritten; Core ML (macOS) never loads it here.
+    model = ct.models.MLModel(str(src), skip_model_load=True)
+    compress(model, cto.OptimizationConfig(global_config=op_config)).save(str(dst))
+
+
+def palettize(src: Path, dst: Path, options: dict, calibration=None) -> None:
+    import coremltools.optimize.coreml as cto
+
+    _coreml_optimized(src, dst, cto.palettize_weights,
+                      cto.OpPalettizerConfig(mode="kmeans", nbits=int(options["nbits"])))
+
+
+def int8_weights(src: Path, dst: Path, options: dict, calibration=None) -> None:
+    import coremltools.optimize.coreml as cto
+
+    _coreml_optimized(src, dst, cto.linear_quantize_weights,
+                      cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8"))
+
+
 KINDS = {"fp16": fp16, "int8-dynamic": int8_dynamic, "int8-static": int8_static,
-         "optimized": optimized}
+         "optimized": optimized, "palettize": palettize, "int8-weights": int8_weights}
 
 
 def make(variant: dict, src: Path, dst: Path, calibration: np.ndarray | None = None) -> Path:
-    """Write the `variant` ({"kind": ..., options}) of the ONNX model at `src` to `dst`."""
+    """Write the `variant` ({"kind": ..., options}) of the model at `src` (an ONNX file or an
+    ML program, as the kind takes) to `dst`."""
     try:
         KINDS[variant["kind"]](Path(src), Path(dst), variant, calibration)
     except VariantError:

@@ -78,7 +78,8 @@ class Interpreter:
         self.fn = program.functions[function]
         self.ops = _ops()
         missing = Counter(op.op_type for op in self._walk(self.fn)
-                          if op.op_type not in self.ops and op.op_type not in _CONTROL)
+                          if op.op_type not in self.ops and op.op_type not in _CONTROL
+                          and not _compressed(op))
         if missing:
             raise Unsupported(
                 f"{name or 'the program'}: the MIL interpreter does not implement "
@@ -113,6 +114,14 @@ class Interpreter:
         for op in block.operations:
             if op.op_type == "const":
                 env[op.outputs[0].name] = op.outputs[0].val
+                continue
+            if _compressed(op):
+                # A compressed weight (palettized, quantized, sparse): decompressed by the op's
+                # own definition, as coremltools does when it folds one.
+                values = op.materialized_val_inference()
+                values = values if isinstance(values, tuple) else (values,)
+                for var, value in zip(op.outputs, values):
+                    env[var.name] = np.asarray(value)
                 continue
             try:
                 if op.op_type == "while_loop":
@@ -152,3 +161,8 @@ class Interpreter:
 
 
 _CONTROL = {"const", "while_loop", "cond"}
+
+
+def _compressed(op) -> bool:
+    """A constexpr_* op (compressed weights, iOS16 on): coremltools' definition materializes it."""
+    return op.op_type.startswith("constexpr_") and hasattr(op, "materialized_val_inference")

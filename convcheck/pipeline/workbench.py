@@ -316,8 +316,10 @@ class Workbench:
         base_key = ({"shipped": file_sha256(Path(shipped))} if shipped is not None
                     else key_of(self._conversion_entry(original.cache_parts, original.stem,
                                                        base, fw)[1]))
+        tools = ("onnx", "onnxruntime", "numpy") if base.format == "onnx" else (
+            "coremltools", "numpy")
         parts = {"base": base_key, "target": target.name, "variant": target.variant,
-                 "versions": self.versions_of(("onnx", "onnxruntime", "numpy")),
+                 "versions": self.versions_of(tools),
                  "code": source_digest(Path(variants.__file__))}
         if "calibration" in target.variant:
             parts["data"] = self.dataset(original.spec).provenance.sha256
@@ -338,14 +340,15 @@ class Workbench:
                 calibration = original.spec.to_framework_layout(
                     ds.x_train[:target.variant["calibration"]], original.framework)
             try:
-                variants.make(target.variant, base.path, tmp / "model.onnx", calibration)
+                variants.make(target.variant, base.path, tmp / runner.artifact_file(target),
+                              calibration)
             except variants.VariantError as e:
                 raise runner.ConversionError(f"{original.id}: {target.name} from {base.id}: "
                                              f"{e}") from e
             self._built("conversions", entry, f"made {target.name} of {original.id}", t0)
 
         cached(entry, parts, build, self.log)
-        return Converted(original, target, entry / "model.onnx")
+        return Converted(original, target, entry / runner.artifact_file(target))
 
     def outputs(self, model: Original | Converted) -> np.ndarray:
         """Outputs (N, width) of an original or converted model on the held-out test set, in

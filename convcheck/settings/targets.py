@@ -13,9 +13,14 @@ _TARGET_TYPES = {"format": str, "timeout_s": (int, float), "pytorch": dict, "ker
                  "from": str, "variant": dict}
 # A variant target is made from another target's conversion (`from`), not from the original:
 # the precision and optimisation variants a team ships (convcheck.conversion.variants).
-# kind -> the options its table takes besides kind (calibration: training samples, never test)
+# kind -> the options its table takes besides kind (calibration: training samples, never test;
+# nbits: the palette's size, 2**nbits weights)
 VARIANT_KINDS = {"fp16": (), "int8-dynamic": (), "int8-static": ("calibration",),
-                 "optimized": ()}
+                 "optimized": (), "palettize": ("nbits",), "int8-weights": ()}
+# kind -> the format of the conversion it is made from (ONNX: onnxruntime's tools; CoreML:
+# coremltools.optimize.coreml, on an ML program)
+VARIANT_FORMATS = {"fp16": "onnx", "int8-dynamic": "onnx", "int8-static": "onnx",
+                   "optimized": "onnx", "palettize": "coreml", "int8-weights": "coreml"}
 _OPTION_TYPES = {"exporter": str, "converter": str, "opset": int, "convert_to": str,
                  "precision": str, "deployment_target": str}
 # The options each format's built-in exporters take (all required for coreml: nothing falls
@@ -140,9 +145,6 @@ def _variant(path, name: str, body: dict, targets: dict) -> Target:
         raise ConfigError(f"{path}: {name}.from {base!r} is no target; valid: "
                           f"{', '.join(t for t in targets if targets[t].base is None)}")
     b = targets[base]
-    if b.format != "onnx":
-        raise ConfigError(f"{path}: {name}.from {base!r} is a {b.format} target: variants are "
-                          f"made from ONNX conversions")
     if body.get("format", b.format) != b.format:
         raise ConfigError(f"{path}: {name}.format {body['format']!r} differs from its base "
                           f"{base!r}'s ({b.format})")
@@ -150,7 +152,25 @@ def _variant(path, name: str, body: dict, targets: dict) -> Target:
     if kind not in VARIANT_KINDS:
         raise ConfigError(f"{path}: {name}.variant.kind {kind!r} unknown; valid: "
                           f"{', '.join(VARIANT_KINDS)}")
+    if b.format != VARIANT_FORMATS[kind]:
+        raise ConfigError(f"{path}: {name}.from {base!r} is a {b.format} target: a {kind!r} "
+                          f"variant is made from a {VARIANT_FORMATS[kind]} conversion")
     _unknown(path, f"{name}.variant", variant, ("kind", *VARIANT_KINDS[kind]))
+    if b.format == "coreml":
+        for fw, o in b.options.items():
+            # Compressed weights are iOS16 ops (constexpr_*): an ML program for macOS13 on.
+            if o.get("convert_to") != "mlprogram" or (
+                    o.get("deployment_target") in COREML_DEPLOYMENT_TARGETS
+                    and COREML_DEPLOYMENT_TARGETS.index(o["deployment_target"])
+                    < COREML_DEPLOYMENT_TARGETS.index("macOS13")):
+                raise ConfigError(f"{path}: {name}.from {base!r}: its {fw} conversion is a "
+                                  f"{o.get('convert_to')} for {o.get('deployment_target')}; "
+                                  f"compressed weights need an mlprogram for macOS13 or later")
+    if kind == "palettize":
+        n = variant.get("nbits")
+        if n not in (1, 2, 3, 4, 6, 8) or isinstance(n, bool):
+            raise ConfigError(f"{path}: {name}.variant.nbits must be 1, 2, 3, 4, 6 or 8 "
+                              f"(coremltools' palette sizes), got {n!r}")
     if kind == "int8-static":
         n = variant.get("calibration")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -162,7 +182,8 @@ def _variant(path, name: str, body: dict, targets: dict) -> Target:
 
 
 def select_targets(names: str | None, paths=None, targets: dict | None = None) -> dict[str, Target]:
-    """Targets named in a comma-separated list (None = all); unknown names raise ConfigError."""
+    """Targets named in a comma-separated list (None = all), each variant's base with it; unknown
+    names raise ConfigError."""
     targets = load_targets(paths) if targets is None else targets
     if names is None:
         return targets
@@ -175,4 +196,10 @@ def select_targets(names: str | None, paths=None, targets: dict | None = None) -
     twice = sorted({n for n in chosen if chosen.count(n) > 1})
     if twice:
         raise ConfigError(f"{names!r} names {', '.join(twice)} twice (each target runs once)")
+    # A variant is made from and sized against its base conversion: the base comes along (its
+    # checks run too: a broken base explains a broken variant).
+    for n in list(chosen):
+        base = targets[n].base
+        if base is not None and base not in chosen:
+            chosen.append(base)
     return {n: targets[n] for n in chosen}
