@@ -333,6 +333,22 @@ def test_expected_failure_counts_only_when_it_fails_as_stated(tmp_path):
     assert "Outcomes: 1 error, 3 failed, 1 xfailed" in summary
 
 
+def test_a_search_finding_that_the_search_did_not_reach_passes_and_says_so(tmp_path):
+    """search = true (a property test's drawn counterexample): a pass is said, not failed; the
+    same divergence is still xfailed and any other failure still fails."""
+    entries = XF_TEST.replace('reason = "known"', 'search = true\nreason = "known"')
+    proj = project(tmp_path, 'expected_failures = "xf.toml"',
+                   **{"xf.toml": entries, "test_xf.py": XF_TESTS})
+    proc = pytest_run("test_xf.py", "-rA", cwd=proj)
+    out = proc.stdout
+    assert proc.returncode == 1, out  # the shrunk and import cases still fail
+    assert "XFAIL test_xf.py::test_divergence[divergence-same]" in out, out
+    assert "PASSED test_xf.py::test_divergence[divergence-fixed]" in out, out
+    assert ("test_divergence[divergence-fixed] passed: its search did not reach the expected "
+            "failure") in out, out
+    assert "FAILED test_xf.py::test_divergence[divergence-shrunk]" in out
+
+
 def test_a_run_stopped_early_says_it_is_partial(tmp_path):
     proj = project(tmp_path, 'expected_failures = "xf.toml"',
                    **{"xf.toml": XF_TEST, "test_xf.py": XF_TESTS})

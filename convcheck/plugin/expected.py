@@ -17,6 +17,7 @@ from convcheck.plugin.state import run
 XFAIL = pytest.StashKey()  # item -> its ExpectedFailure
 UNMATCHED = pytest.StashKey()  # config -> entries this run could not check (node ids)
 XF_SEEN = pytest.StashKey()  # config -> {entry: [entry, checked by a test that ran, a skip reason]}
+SEARCH_MISSED = pytest.StashKey()  # config -> [(node id, entry)]: search entries not reached
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k, -m and --deselect take items away
@@ -126,6 +127,8 @@ def pytest_runtest_makereport(item, call):
                     f"{xf.where} covers this test and expects {xf.expects()}, but {why}")))
                 rep.longrepr = (f"{rep.longrepr}\nconvcheck: not the expected failure "
                                 f"({xf.where} expects {xf.expects()}): {why}")
+        elif call.when == "call" and rep.passed and xf.search:
+            item.config.stash.setdefault(SEARCH_MISSED, []).append((item.nodeid, xf))
         elif call.when == "call" and rep.passed:
             rep.outcome = "failed"
             rep.longrepr = (f"[XPASS(strict)] {xf.reason}: the expected failure did not happen "
@@ -135,6 +138,10 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter, config):
+    for nodeid, xf in config.stash.get(SEARCH_MISSED, []):
+        terminalreporter.write_line(
+            f"convcheck: {nodeid} passed: its search did not reach the expected failure "
+            f"{xf.where} ({xf.measured}) this run", yellow=True)
     for xf in config.stash.get(UNMATCHED, []):
         terminalreporter.write_line(
             f"convcheck: expected failure {xf.where} (case {xf.case!r}, test {xf.test!r}) "

@@ -12,7 +12,7 @@ from convcheck.settings.files import ConfigError, _check_type, _files, _read_tom
 # --------------------------------------------------------------------------- expected failures
 
 _XFAIL_TYPES = {"case": str, "test": str, "reason": str, "measured": str, "expect": dict,
-                "runtime": str}
+                "runtime": str, "search": bool}
 _EXPECT_TYPES = {"failure": str, "metric": str, "min": (int, float), "max": (int, float)}
 
 
@@ -34,6 +34,10 @@ class ExpectedFailure:
     # "coreml-reference"): a divergence measured on it, which the format's own runtime on its
     # own OS may not share.
     runtime: str | None = None
+    # A finding of a randomized search (a property test's drawn input): a run whose search does
+    # not reach it passes, said in the summary; any other failure still fails. Without it an
+    # entry is strict: a pass fails the run (the divergence is gone: remove the entry).
+    search: bool = False
 
     def applies(self, test: str, case_id: str, runtime: str | None = None) -> bool:
         return (fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(test, self.test)
@@ -141,7 +145,7 @@ def _parse_xfails(path: Path) -> list[ExpectedFailure]:
             e["case"], e.get("test", "*"), e["reason"], e["measured"], f"{path}: {where}",
             expect.get("failure"), expect.get("metric"),
             *(float(expect[k]) if k in expect else None for k in ("min", "max")),
-            runtime=e.get("runtime")))
+            runtime=e.get("runtime"), search=e.get("search", False)))
     return out
 
 
