@@ -93,7 +93,7 @@ def _border(amounts) -> list[int]:
             edges[1].startEdgeSize, edges[1].endEdgeSize]
 
 
-def _same(lay: Layer, same) -> str:
+def _same(same) -> str:
     # BOTTOM_RIGHT_HEAVY puts the odd pixel after (MIL's same), TOP_LEFT_HEAVY before.
     return "same" if same.asymmetryMode == 0 else "same_lower"
 
@@ -112,7 +112,7 @@ def _convolution(lay: Layer):
     bias = lay.weights(p.bias) if p.hasBias else None
     padding = p.WhichOneof("ConvolutionPaddingType")
     pad_type, pad = ("custom", _border(p.valid.paddingAmounts)) if padding == "valid" else (
-        _same(lay, p.same), None)
+        _same(p.same), None)
     x, back = _leading(lay.x[0])
     y = op_function("conv")(_Args(lay, x=x, weight=w, bias=bias, strides=list(p.stride) or [1, 1],
                                   dilations=list(p.dilationFactor) or [1, 1], groups=groups,
@@ -136,7 +136,7 @@ def _pooling(lay: Layer):
     if padding == "valid":
         pad_type, pad = "custom", _border(p.valid.paddingAmounts)
     elif padding == "same":
-        pad_type, pad = _same(lay, p.same), None
+        pad_type, pad = _same(p.same), None
     else:
         # includeLastPixel: symmetric padding (height, width), and a last window that may run
         # past the input as long as it starts inside it: MIL's ceil mode.
