@@ -149,6 +149,34 @@ class Comparison:
         return {v: len(self.of(v)) for v in CHANGE_ORDER}
 
 
+# A variant's tensor whose SQNR against its base graph is above this is the base's own value
+# within float32 rounding (float32 rounding noise sits near 140 dB): nothing is lost there.
+EXACT_DB = 120.0
+
+
+def _db(v: float) -> str:
+    return f"{v:.1f} dB" + (" (exact)" if v >= EXACT_DB else "")
+
+
+def _variant_lines(found: dict, base_id: str) -> list[str]:
+    """A precision variant's loss against the conversion it was made from
+    (convcheck.locate.variant.compare), a line per finding."""
+    if not found.get("tensors_compared"):
+        return [f"the variant shares no tensor name with {base_id}: its loss is not localised"]
+    lines = []
+    if "operations" in found:
+        lines.append(
+            f"operation that loses the most against {base_id}: "
+            f"{' -> '.join(found['operations'])}: SQNR {_db(found['input_sqnr_db'])} at its "
+            f"inputs, {_db(found['sqnr_db'])} at its output (onnxruntime's qdq_loss_debug, "
+            f"{found['tensors_compared']} tensors compared)")
+    if "output_sqnr_db" in found:
+        lines.append(f"  the output's SQNR against {base_id}: {_db(found['output_sqnr_db'])}")
+    if "weight" in found:
+        lines.append(f"  worst quantized weight: {found['weight']!r} ({found['weight_db']:.1f} dB)")
+    return lines
+
+
 @dataclass
 class Localisation:
     """Where a conversion first diverges from its original, on the failing inputs.
@@ -180,6 +208,9 @@ class Localisation:
     against: str = "original"  # what the graph is compared with ("golden graph" on replay)
     inputs: str = "test set"  # which inputs `samples` index: the test set, an attack's
     # adversarial examples ("fgsm adversarial examples"), a property's counterexample
+    # A precision variant's loss against the conversion it was made from
+    # (convcheck.locate.variant.compare); empty for any other conversion.
+    variant: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
@@ -189,6 +220,8 @@ class Localisation:
     def text(self) -> str:
         """The failure's localisation, a line per finding."""
         lines = []
+        if self.variant:
+            lines += _variant_lines(self.variant, self.against)
         if self.node:
             ins = ", ".join(f"{k} {v:.3g}" for k, v in self.input_errors.items())
             lines.append(f"first diverging operation: {self.op_type} {self.node!r}: the "

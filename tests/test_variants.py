@@ -1,7 +1,7 @@
 """Precision and optimisation variants (convcheck.conversion.variants, targets with `from` and
 `variant`): each is what it says it is, each is made from the float32 conversion and judged by
-deployment bounds, and each fault is caught by the check meant for it: a calibration on constant inputs
-(labels), a variant that kept its float32 weights (size, against the conversion it came
+deployment bounds, and each fault is caught by the check meant for it: a calibration on constant
+inputs (labels), a variant that kept its float32 weights (size, against the conversion it came
 from)."""
 from __future__ import annotations
 
@@ -105,6 +105,32 @@ def test_a_variant_that_kept_its_float32_weights_fails_its_size_check(pytestconf
                      r"[\d,]+ bytes", out), out
 
 
+@pytest.mark.parametrize("target,bound", [("coreml-mlprogram-int8", "0.75"),
+                                          ("coreml-mlprogram-palettized", "0.65")])
+def test_a_coreml_variant_that_kept_its_fp16_weights_fails_its_size_check(pytestconfig, tmp_path,
+                                                                          target, bound):
+    """The fp16 program shipped under a compressed variant's name: its size check, against the
+    program it was made from, fails with both sizes; its outputs alone would pass."""
+    bench = state.bench(pytestconfig)
+    if target not in bench.targets:
+        pytest.skip(f"target {target} not selected (--convcheck-targets)")
+    base = bench.converted(MODEL, "pytorch", "coreml-mlprogram-fp16", bench.profile.seeds[0])
+
+    def kept_fp16(src, dst):
+        shutil.copytree(base.path, dst)
+        return dst
+    cache_with_fault(bench, tmp_path, MODEL, target, kept_fp16)
+    rc, out = run_suite(bench, "tests_conformance/test_performance.py",
+                        f"--convcheck-models={MODEL}",
+                        f"--convcheck-targets=coreml-mlprogram-fp16,{target}",
+                        f"--convcheck-cache-dir={tmp_path / 'cache'}",
+                        f"--convcheck-reports-dir={tmp_path / 'reports'}", "-k",
+                        f"test_size and pytorch and {target}")
+    assert rc == 1, out
+    assert re.search(rf"{MODEL}-pytorch-{target}-s0: size_ratio = 1 > {bound} "
+                     r".*coreml-mlprogram-fp16 conversion [\d,]+ bytes", out), out
+
+
 @pytest.mark.parametrize("kind,op", [({"kind": "palettize", "nbits": 6}, "constexpr_lut_to_dense"),
                                      ({"kind": "int8-weights"}, "constexpr_affine_dequantize")])
 def test_each_coreml_variant_is_what_it_says_and_runs_on_the_interpreter(pytestconfig, tmp_path,
@@ -176,3 +202,59 @@ def test_a_runtime_key_that_names_no_stand_in_is_refused(tmp_path):
                   'measured = "m"\nexpect = { failure = "f" }\n')
     with pytest.raises(ConfigError, match="runtime = 'coreml-refrence' is no stand-in runtime"):
         load_expected_failures([xf])
+
+
+def test_a_failing_int8_variant_names_the_operation_that_loses_the_most(pytestconfig, tmp_path):
+    """Calibrated on blank images, the variant's labels fail; the failure names where it loses
+    against the float32 conversion it was made from (onnxruntime's qdq_loss_debug), in SQNR,
+    and its worst quantized weight: not the original's first layer, which every variant
+    departs from by design."""
+    bench = state.bench(pytestconfig)
+    target = "onnx-int8-static"
+    if target not in bench.targets:
+        pytest.skip(f"target {target} not selected (--convcheck-targets)")
+
+    def blank_calibration(src, dst):
+        n = bench.targets[target].variant["calibration"]
+        x, _ = bench.test_set(bench.original(MODEL, "pytorch", 0).spec, "pytorch")
+        return variants.make(bench.targets[target].variant, base_path, dst,
+                             np.zeros_like(x[:n]))
+    base_path = bench.converted(MODEL, "pytorch", "onnx", bench.profile.seeds[0]).path
+    cache_with_fault(bench, tmp_path, MODEL, target, blank_calibration)
+    rc, out = run_suite(bench, "tests_conformance/test_equivalence.py",
+                        f"--convcheck-models={MODEL}", f"--convcheck-targets=onnx,{target}",
+                        f"--convcheck-cache-dir={tmp_path / 'cache'}",
+                        f"--convcheck-reports-dir={tmp_path / 'reports'}", "-k",
+                        f"test_label_agreement and pytorch and {target}")
+    assert rc == 1, out
+    assert re.search(rf"label_disagreement = [\d.]+ > 0.02", out), out
+    found = re.search(rf"operation that loses the most against {MODEL}-pytorch-onnx-s0: "
+                      r"(\w+) '[^']+'.*: SQNR ([\d.-]+) dB.* at its inputs, ([\d.-]+) dB at its "
+                      r"output \(onnxruntime's qdq_loss_debug, (\d+) tensors compared\)", out)
+    assert found, out
+    assert float(found[3]) < float(found[2]) and int(found[4]) > 5, found.groups()
+    assert re.search(r"worst quantized weight: '[\w.]+' \([\d.-]+ dB\)", out), out
+    assert "first diverging operation" not in out, out
+
+
+def test_the_variant_localisation_names_a_lossy_operation_and_clears_an_exact_one(base, tmp_path):
+    """qdq_loss_debug's matching on the variant kinds: int8-dynamic (integer ops, same tensor
+    names) and fp16 name an operation that loses; the offline-optimised graph, float32 like its
+    base, matches it on every tensor it kept and names none."""
+    from convcheck.locate import variant
+
+    bench, conv = base
+    x, _ = bench.test_set(conv.original.spec, "pytorch")
+    found = {}
+    for kind in ("int8-dynamic", "fp16", "optimized"):
+        dst = variants.make({"kind": kind}, conv.path, tmp_path / f"{kind}.onnx")
+        found[kind] = variant.compare(conv.path, dst, x[:4])
+        assert found[kind]["tensors_compared"] >= 5, found[kind]
+    for kind in ("int8-dynamic", "fp16"):
+        assert found[kind]["operations"], found[kind]
+        assert found[kind]["sqnr_db"] < found[kind]["input_sqnr_db"], found[kind]
+        assert 10 < found[kind]["output_sqnr_db"] < variant.EXACT_DB, found[kind]
+    # fp16 keeps about 11 bits, int8 about 7: the SQNRs say so.
+    assert found["fp16"]["output_sqnr_db"] > found["int8-dynamic"]["output_sqnr_db"], found
+    assert "operations" not in found["optimized"], found["optimized"]
+    assert found["optimized"]["output_sqnr_db"] >= variant.EXACT_DB, found["optimized"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcheck.locate import activations, graph, weights
+from convcheck.locate import activations, graph, variant, weights
 from convcheck.results import Localisation
 
 
@@ -211,5 +211,22 @@ def locate(case_id: str, framework: str, original, artifact: Path, batch: np.nda
     if conv_at is not None or rt_at is not None:
         loc.first = ("runtime" if rt_at is not None and (conv_at is None or rt_at < conv_at)
                      else "conversion")
+    loc.seconds = time.perf_counter() - t0
+    return loc
+
+
+def locate_variant(case_id: str, base: Path, base_id: str, artifact: Path, batch: np.ndarray,
+                   samples: list[int], bound: float) -> Localisation:
+    """Localise a precision variant's loss (convcheck.locate.variant) against the ONNX
+    conversion `base` (its id `base_id`) it was made from, on `batch`. The original is not
+    walked: every layer of a variant departs from it by design, and the base conversion's own
+    target answers for the converter."""
+    t0 = time.perf_counter()
+    loc = Localisation(case_id, list(samples), bound=bound, against=base_id)
+    try:
+        loc.variant = variant.compare(base, artifact, batch)
+    except Exception as e:  # said, never replacing the verdict
+        loc.notes.append(f"the variant's tensors not compared with {base_id} "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})")
     loc.seconds = time.perf_counter() - t0
     return loc

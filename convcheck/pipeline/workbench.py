@@ -370,7 +370,8 @@ class Workbench:
                 if isinstance(c, Converted) and c.id in self._outputs]
 
     def locate(self, converted: Converted, bound: float, n: int = 4, on=None):
-        """Where the ONNX conversion first diverges from its original (convcheck.locate), on
+        """Where the ONNX conversion first diverges from its original (convcheck.locate), or
+        where a precision variant loses the most against the conversion it was made from, on
         the `n` inputs it gets most wrong (non-finite outputs first); once per case and inputs.
         on: (name, x, original's outputs, converted's outputs) of the inputs a check failed on
         (an attack's adversarial examples, a property's counterexample); the test set if None."""
@@ -381,12 +382,20 @@ class Workbench:
         name, x, ref, got = on
         key = (converted.id, name)
         if key not in self._located:
-            from convcheck.locate import locate
+            from convcheck.locate import locate, locate_variant
 
             samples = worst_samples(ref, got, n)
-            loc = locate(converted.id, converted.original.framework,
-                         converted.original.predictor, converted.path, x[samples], samples,
-                         bound)
+            base = (self.targets[converted.target.base] if converted.target.base is not None
+                    else None)
+            if base is not None and base.format == "onnx":
+                o = converted.original
+                made_from = self.converted(o.spec.name, o.framework, base.name, o.seed)
+                loc = locate_variant(converted.id, made_from.path, made_from.id, converted.path,
+                                     x[samples], samples, bound)
+            else:
+                loc = locate(converted.id, converted.original.framework,
+                             converted.original.predictor, converted.path, x[samples],
+                             samples, bound)
             loc.inputs = name
             self._located[key] = loc
         return self._located[key]
