@@ -54,8 +54,9 @@ def compare(base: Path, variant: Path, batch: np.ndarray) -> dict:
     """The variant's loss against its base graph on `batch`: the operation that adds the most
     (`operations`; `input_sqnr_db`, and `sqnr_db` at its output), the output's SQNR
     (`output_sqnr_db`), and for a QDQ graph the worst quantized weight. Keys absent where
-    nothing was found to compare. (The debugger's own pre- against post-QDQ score is not used: where the quantizer
-    fused a Relu into the pair, the tensor before it is the Conv's, negatives and all.)"""
+    nothing was found to compare. (The debugger's own pre- against post-QDQ score is not used:
+    where the quantizer fused a Relu into the pair, the tensor before it is the Conv's,
+    negatives and all.)"""
     import onnx
     from onnxruntime.quantization import qdq_loss_debug as qdq
 
