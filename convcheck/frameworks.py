@@ -8,18 +8,27 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 THREADS_ENV = "CONVCHECK_THREADS"
+# Set by pytest-xdist in each worker process: how many workers share the machine.
+WORKERS_ENV = "PYTEST_XDIST_WORKER_COUNT"
 _threads: int | None = None
 
 
+def workers() -> int:
+    """How many pytest-xdist workers share this machine (1 outside xdist)."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+
+
 def threads() -> int:
-    """Threads every runtime uses (intra-op), from $CONVCHECK_THREADS or the core count; a
-    value that is not a whole number >= 1 raises ValueError naming the variable (TensorFlow
-    aborts the process on a negative one)."""
+    """Threads every runtime uses (intra-op), from $CONVCHECK_THREADS, else the cores shared
+    out among the pytest-xdist workers (workers x threads <= cores; the core count outside
+    xdist); a value that is not a whole number >= 1 raises ValueError naming the variable
+    (TensorFlow aborts the process on a negative one)."""
     global _threads
     if _threads is None:
         raw = os.environ.get(THREADS_ENV, "").strip()
         if not raw:
-            _threads = os.cpu_count() or 1
+            _threads = max(1, (os.cpu_count() or 1) // workers())
         else:
             try:
                 n = int(raw)

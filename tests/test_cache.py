@@ -38,8 +38,11 @@ def build_once(entry, parts=PARTS):
 
 
 def leftovers(entry: Path) -> list[str]:
-    """Everything in the cache folder besides the entry itself (temp dirs, old entries)."""
-    return sorted(p.name for p in entry.parent.iterdir() if p != entry)
+    """Everything in the cache folder besides the entry itself and its build lock (temp dirs,
+    old entries). The lock file stays: removing it would let a waiting process lock a file
+    that another then replaces (filelock keeps it for that reason)."""
+    return sorted(p.name for p in entry.parent.iterdir()
+                  if p != entry and p.name != f".{entry.name}.lock")
 
 
 def test_builds_once_then_loads(entry):
@@ -135,7 +138,7 @@ def test_failed_build_leaves_nothing_behind(entry):
     with pytest.raises(RuntimeError, match="training diverged"):
         cached(entry, PARTS, failing, lambda line: None)
     assert not entry.exists()
-    assert list(entry.parent.iterdir()) == []  # no temp dir either
+    assert leftovers(entry) == []  # no temp dir either
     # The next call builds from scratch.
     build, _ = build_once(entry)
     assert build.calls == 1

@@ -5,6 +5,11 @@ artifact's files and a ``meta.json`` with the key it was built under and a sha25
 file. Entries are written into a temporary sibling and renamed into place, so a crash never
 leaves a half-written entry; on load, a missing/garbled meta, a different key (stale) or a
 file whose checksum differs (corrupt) is reported and the entry rebuilt, never loaded.
+
+Processes share the cache (pytest-xdist workers, concurrent runs): an entry is built under an
+inter-process lock (``.<name>.lock``, filelock), so it is built once; a process that finds it
+being built waits, then loads what the builder made. The lock is the OS's (flock): a builder
+that crashes or is killed releases it with its process, so nobody waits on it forever.
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable
+
+from filelock import FileLock, Timeout
 
 META = "meta.json"
 # Temporary directories named before they carried their pid: removed once this old.
@@ -90,6 +97,8 @@ def sweep(entry: Path, log: Callable[[str], None] = print) -> list[Path]:
         tag = p.name[len(entry.name) + 2:]
         kind, _, rest = tag.partition("-")
         pid = rest.split("-", 1)[0]
+        if tag == "lock":  # the entry's build lock: a process may hold it (cached())
+            continue
         if kind in ("tmp", "old") and pid.isdigit():
             if _alive(int(pid)):
                 continue
@@ -107,12 +116,36 @@ def cached(entry: Path, parts: dict, build: Callable[[Path], None],
            log: Callable[[str], None] = print) -> Path:
     """Return `entry`, building it with `build(tmpdir)` unless a valid entry for `parts` exists."""
     key = key_of(parts)
+    if check_entry(entry, key) is None:
+        return entry
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with lock(entry, log):
+        return _build(entry, key, parts, build, log)
+
+
+def lock(entry: Path, log: Callable[[str], None] = print) -> FileLock:
+    """The entry's build lock, acquired: at once, or after saying that another process holds
+    it and waiting for it (a build takes minutes: no timeout; a dead holder's lock is freed
+    by the OS)."""
+    held = FileLock(entry.parent / f".{entry.name}.lock")
+    try:
+        held.acquire(timeout=0)
+    except Timeout:
+        log(f"cache: {entry.name}: another process is building it; waiting for it")
+        t0 = time.perf_counter()
+        held.acquire()
+        log(f"cache: {entry.name}: waited {time.perf_counter() - t0:.0f} s")
+    return held
+
+
+def _build(entry: Path, key: str, parts: dict, build: Callable[[Path], None],
+           log: Callable[[str], None]) -> Path:
+    """Build the entry under its lock, unless the process that held it before built it."""
     problem = check_entry(entry, key)
     if problem is None:
         return entry
     if problem != "missing":
         log(f"cache: {entry.name}: {problem}; rebuilding")
-    entry.parent.mkdir(parents=True, exist_ok=True)
     sweep(entry, log)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-{os.getpid()}-", dir=entry.parent))
     try:

@@ -5,8 +5,9 @@ library, registers its options (all named ``--convcheck-*``, so they collide wit
 does nothing else, until it finds the project's settings (``convcheck.toml``, or
 ``[tool.convcheck]`` in ``pyproject.toml``, at the rootdir) or ``--convcheck`` is given. Only
 then are the suite's plugins (convcheck.plugin.options, .session, .records, .parametrize,
-.fixtures, .expected, .benchmarks, .hypothesis, .gate, .golden) imported and registered: another project's
-test session pays no import, prints no header line and collects nothing more.
+.fixtures, .expected, .benchmarks, .hypothesis, .gate, .golden, .workers) imported and
+registered: another project's test session pays no import, prints no header line and collects
+nothing more.
 """
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ OPTIONS = {
                                    "directory: each case's current conversion (this run's, "
                                    "where it declares the case; else the saved file) on the "
                                    "saved inputs, within abs_max of the saved outputs"),
+    "shard": ("CONVCHECK_SHARD", "run part I of N of the selected tests (I/N, e.g. 1/3: a CI "
+                                 "matrix's machines; each original model's tests stay in one "
+                                 "part); python -m convcheck.report merge RUN... joins the "
+                                 "parts' run directories into one report"),
     "baseline": ("CONVCHECK_BASELINE", "gate this run against a baseline run (a run directory, "
                                        "reports/runs/<stamp>, or a reports directory: its newest "
                                        "run): a regression fails the session; compare.html in "
@@ -129,6 +134,7 @@ def pytest_configure(config):
         parametrize,
         records,
         session,
+        workers,
     )
     from convcheck.plugin import golden as golden_plugin
 
@@ -137,7 +143,7 @@ def pytest_configure(config):
     # everything (a usage error ends the session here), session makes the Workbench, records
     # prepares the run's records; the others add hooks and fixtures.
     for module in (options, session, records, parametrize, fixtures, expected, benchmarks,
-                   hypothesis, gate, golden_plugin):
+                   hypothesis, gate, golden_plugin, workers):
         config.pluginmanager.register(module, module.__name__)
 
 

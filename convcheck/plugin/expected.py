@@ -137,17 +137,24 @@ def pytest_runtest_makereport(item, call):
     return rep
 
 
-def pytest_terminal_summary(terminalreporter, config):
+def summary_lines(config) -> list[tuple[str, str]]:
+    """(line, colour) for the end of the run: search entries not reached this run, entries no
+    test of it matched, entries whose tests all skipped."""
+    lines = []
     for nodeid, xf in config.stash.get(SEARCH_MISSED, []):
-        terminalreporter.write_line(
-            f"convcheck: {nodeid} passed: its search did not reach the expected failure "
-            f"{xf.where} ({xf.measured}) this run", yellow=True)
+        lines.append((f"convcheck: {nodeid} passed: its search did not reach the expected "
+                      f"failure {xf.where} ({xf.measured}) this run", "yellow"))
     for xf in config.stash.get(UNMATCHED, []):
-        terminalreporter.write_line(
-            f"convcheck: expected failure {xf.where} (case {xf.case!r}, test {xf.test!r}) "
-            f"matched no test of this run", yellow=True)
+        lines.append((f"convcheck: expected failure {xf.where} (case {xf.case!r}, test "
+                      f"{xf.test!r}) matched no test of this run", "yellow"))
     for xf, checked, skip in config.stash.get(XF_SEEN, {}).values():
         if not checked and skip:
-            terminalreporter.write_line(
-                f"convcheck: expected failure {xf.where} (case {xf.case!r}, test {xf.test!r}) "
-                f"unchecked: the tests it covers skipped ({str(skip)[:200]})", yellow=True)
+            lines.append((f"convcheck: expected failure {xf.where} (case {xf.case!r}, test "
+                          f"{xf.test!r}) unchecked: the tests it covers skipped "
+                          f"({str(skip)[:200]})", "yellow"))
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for line, colour in summary_lines(config):
+        terminalreporter.write_line(line, **{colour: True})

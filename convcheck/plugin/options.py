@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,6 +150,7 @@ def pytest_configure(config):
     locate, where = option_source(config, "locate")
     if locate not in (None, "failures", "always"):
         problems.add(f"{where}: {locate!r}: valid values: failures, always")
+    shard = _shard(config, problems)
     got.expected_failures = problems.check(load_expected_failures)
     if got.profile is not None and got.models:
         problems.check(_check_profile, got.profile, got.models)
@@ -158,9 +160,22 @@ def pytest_configure(config):
         all_targets=got.all_targets, tolerances=got.tolerances,
         expected_failures=tuple(got.expected_failures), data_dir=paths["data-dir"],
         cache_dir=paths["cache-dir"], reports_dir=paths["reports-dir"], baseline=baseline,
-        locate_always=locate == "always", save_golden=golden, golden=replay)
+        locate_always=locate == "always", save_golden=golden, golden=replay, shard=shard)
     for marker, text in {**MARKERS, **_model_markers(got.models)}.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
+
+
+def _shard(config, problems: Problems) -> tuple[int, int] | None:
+    """--convcheck-shard I/N: this run's part, I of N (1-based)."""
+    value, where = option_source(config, "shard")
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value)
+    if not m or not 1 <= int(m[1]) <= int(m[2]):
+        problems.add(f"{where}: {value!r}: write I/N, the part I of N to run (1 <= I <= N), "
+                     "e.g. 1/3")
+        return None
+    return int(m[1]), int(m[2])
 
 
 def _baseline(config, problems: Problems) -> Path | None:

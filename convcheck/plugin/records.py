@@ -8,9 +8,11 @@ import pytest
 
 from convcheck import frameworks
 from convcheck.pipeline.cases import Case
+from convcheck.plugin import state
 from convcheck.plugin.state import bench as bench_of
 from convcheck.plugin.state import run
 from convcheck.report import Recorder, write_summary
+from convcheck.report.records import join_records
 
 RECORDER = pytest.StashKey()  # config -> the run's Recorder (None until the first record)
 RECORD_ERRORS = pytest.StashKey()  # config -> records that could not be written
@@ -34,6 +36,10 @@ def pytest_configure(config):
 
 def _recorder(config) -> Recorder:
     if config.stash.get(RECORDER, None) is None:
+        shared = state.shared_run_dir(config)
+        if shared is not None:  # an xdist worker: its own file in the controller's run
+            config.stash[RECORDER] = Recorder(shared, None, worker=state.worker_id(config))
+            return config.stash[RECORDER]
         bench = bench_of(config)
         run_dir = Recorder.new_run_dir(run(config).reports_dir)
         config.stash[RECORDER] = Recorder(run_dir, {
@@ -42,6 +48,18 @@ def _recorder(config) -> Recorder:
             "versions": bench.versions, "threads": frameworks.threads(),
             "data": data_lines(config), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return config.stash[RECORDER]
+
+
+def shared_recorder(config) -> Recorder:
+    """The run's Recorder, made now if need be: the xdist controller's, whose run directory its
+    workers record into."""
+    return _recorder(config)
+
+
+def error_lines(config) -> list[str]:
+    errors = config.stash.get(RECORD_ERRORS, [])
+    return [f"convcheck: {len(errors)} records could not be written (the verdicts above "
+            f"stand): {errors[0]}"] if errors else []
 
 
 def record(config, entry: dict) -> None:
@@ -104,15 +122,24 @@ def _partial(session, exitstatus) -> str | None:
     return None
 
 
+@pytest.hookimpl(trylast=True)  # after the workers' outputs are in (plugin.workers)
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     recorder = config.stash.get(RECORDER, None)
-    if recorder is None:
+    if recorder is None or state.is_worker(config):  # the controller summarises their run
         return
+    built = dict(bench_of(config).progress.spent)
+    for out in state.from_workers(config):
+        for kind, entries in (out.get("built") or {}).items():
+            built[kind] = {**built.get(kind, {}), **entries}
+    for line in (line for out in state.from_workers(config) for line in out.get("lines", [])
+                 if line.startswith("convcheck: ") and "records could not be written" in line):
+        config.stash[RECORD_ERRORS].append(line)
     try:
+        join_records(recorder.run_dir)
         config.stash[SUMMARY] = write_summary(
             recorder.run_dir, partial=_partial(session, exitstatus),
-            collected=session.testscollected, built=bench_of(config).progress.spent)
+            collected=session.testscollected, built=built)
     except OSError as e:
         config.stash[RECORD_ERRORS].append(f"summary: {e}")
         return
@@ -130,8 +157,5 @@ def pytest_terminal_summary(terminalreporter, config):
         page = path.parent / "report.html"
         terminalreporter.write_line(f"convcheck: records and summary in {path.parent}"
                                     + (f"; open {page}" if page.is_file() else ""))
-    errors = config.stash.get(RECORD_ERRORS, [])
-    if errors:
-        terminalreporter.write_line(
-            f"convcheck: {len(errors)} records could not be written (the verdicts above stand): "
-            f"{errors[0]}", red=True)
+    for line in error_lines(config):
+        terminalreporter.write_line(line, red=True)

@@ -28,6 +28,7 @@ class Run:
     save_golden: Path | None = None  # --convcheck-save-golden: where golden data goes
     golden: Path | None = None  # --convcheck-golden: golden data to replay
     locate_always: bool = False  # --convcheck-locate always: localise passing conversions too
+    shard: tuple[int, int] | None = None  # --convcheck-shard I/N: run part I of N
 
 
 RUN = pytest.StashKey[Run]()
@@ -42,3 +43,32 @@ def run(config) -> Run:
 def bench(config):
     """The session's Workbench (made once the settings are validated)."""
     return config.stash[BENCH]
+
+
+# pytest-xdist (convcheck.plugin.workers): what the controller and its workers hand each other.
+RUN_DIR_KEY = "convcheck_run_dir"  # workerinput: the run directory the controller made
+FROM_WORKERS = pytest.StashKey()  # controller config -> [what each worker handed back]
+
+
+def is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def is_controller(config) -> bool:
+    """The process that hands tests to xdist workers and runs none itself."""
+    return not is_worker(config) and config.pluginmanager.has_plugin("dsession")
+
+
+def worker_id(config) -> str | None:
+    return config.workerinput.get("workerid") if is_worker(config) else None
+
+
+def shared_run_dir(config) -> Path | None:
+    """The run directory an xdist worker records into (made by the controller), or None."""
+    value = config.workerinput.get(RUN_DIR_KEY) if is_worker(config) else None
+    return Path(value) if value else None
+
+
+def from_workers(config) -> list[dict]:
+    """Controller: what each finished worker handed back (what it built, its summary lines)."""
+    return config.stash.get(FROM_WORKERS, [])

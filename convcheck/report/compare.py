@@ -53,10 +53,12 @@ class CompareError(Exception):
 def run_dir(path: Path) -> Path:
     """A run directory: `path` itself when it holds records, else the newest run under
     path/runs/ (a reports directory)."""
+    from convcheck.report.records import records_files
+
     path = Path(path)
-    if (path / "records.jsonl").is_file():
+    if records_files(path):
         return path
-    runs = sorted((p for p in (path / "runs").glob("*") if (p / "records.jsonl").is_file()),
+    runs = sorted((p for p in (path / "runs").glob("*") if records_files(p)),
                   key=lambda p: p.name) if (path / "runs").is_dir() else []
     if not runs:
         raise CompareError(f"{path}: no records.jsonl there, and no run under {path / 'runs'} "
