@@ -7,10 +7,13 @@ records into its own file of the one run directory the controller made
 out among the workers (convcheck.frameworks.threads); the speed gate skips beside other workers
 (convcheck.suite.performance). Here: the run directory handed to each worker, what a worker
 built and would have printed handed back, each original model's tests kept together (one
-xdist_group per original, for --dist loadgroup, the default under -n), and --convcheck-shard.
+xdist_group per original, for --dist loadgroup, the default under -n), the timed tests run last
+and alone (TimedLast, a loadgroup scheduler), and --convcheck-shard.
 """
 from __future__ import annotations
 
+import contextlib
+import re
 import zlib
 
 import pytest
@@ -24,10 +27,109 @@ from convcheck.plugin.state import (
     is_controller,
     is_worker,
     run,
+    shared_run_dir,
 )
 from convcheck.plugin.state import bench as bench_of
 
 OUTPUT_KEY = "convcheck"  # workeroutput: {"built": ..., "lines": [...]}
+DIST_KEY = "convcheck_dist"  # workerinput: the controller's --dist (convcheck may have set it)
+# The xdist group of the tests that time a model (the speed gate): run after every other test,
+# on one worker, the others shut down, so that no other worker's load is in their figures.
+TIMED = "convcheck-timed-alone"
+TIMED_TESTS = ("test_speed_ratio",)
+
+
+def timed_alone(config) -> bool:
+    """Whether this process's timed tests run with no other worker beside them: outside xdist,
+    or under convcheck's loadgroup scheduling (TimedLast)."""
+    return not is_worker(config) or bool(config.getoption("loadgroup", False))
+
+
+@pytest.fixture
+def alone(request):
+    """For a test that times a model: under xdist, it runs holding the run's timing lock
+    exclusively (every other test holds it shared), so no other worker's test runs beside it;
+    skipped where the timed tests are not scheduled last (a --dist other than loadgroup: they
+    would wait on, and hold up, the others all run long)."""
+    if not is_worker(request.config):
+        yield
+        return
+    if not timed_alone(request.config):
+        n = request.config.workerinput.get("workercount")
+        pytest.skip(f"timed only without other workers: {n} pytest-xdist workers share this "
+                    f"machine under a --dist other than loadgroup, and their load would be in "
+                    "the figures (use --dist loadgroup, convcheck's default under -n, which "
+                    "times these tests last and alone; or run without -n)")
+    with _timing_lock(request.config, exclusive=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _beside_timing(request):
+    """Under xdist, every test but a timed one holds the run's timing lock shared."""
+    if is_worker(request.config) and not _is_timed(request.node):
+        with _timing_lock(request.config, exclusive=False):
+            yield
+    else:
+        yield
+
+
+def _is_timed(item) -> bool:
+    return getattr(item, "originalname", None) in TIMED_TESTS
+
+
+@contextlib.contextmanager
+def _timing_lock(config, exclusive: bool):
+    """flock on <run dir>/.timing.lock (the OS frees it with a dead worker). No fcntl (Windows):
+    no lock, and the scheduling alone keeps the timed tests last."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = shared_run_dir(config)
+    if path is None:
+        yield
+        return
+    with open(path / ".timing.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadgroup: xdist's group scheduling, with the timed tests held back until every
+    other test is done, then run on one worker while the others shut down."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from convcheck.plugin.timed_last import TimedLast
+
+    models = sorted(run(config).models, key=len, reverse=True)
+    return TimedLast(config, log, TIMED, lambda nodeid: group_of(nodeid, models))
+
+
+def group_of(nodeid: str, models) -> str:
+    """The group a test id runs in: TIMED for a timed test, else its original model
+    (model-framework-seed, from the case id in its parameters), else the test id itself.
+
+    Read from the id, not from the item's xdist_group marker: xdist 3.8 passes a marker to
+    the controller by rewriting item._nodeid, which pytest 9 no longer reads (an item's id is
+    its _id), so the controller sees no group."""
+    if "::" not in nodeid or "[" not in nodeid:
+        return nodeid
+    name, _, param = nodeid.rsplit("::", 1)[1].partition("[")
+    if name.split("@")[0] in TIMED_TESTS:
+        return TIMED
+    param = param.rstrip("]")
+    for model in models:
+        if param.startswith(model + "-"):
+            framework, _, rest = param[len(model) + 1:].partition("-")
+            seed = re.search(r"(?:^|-)(s\d+)(?:-|$)", rest)
+            return f"{model}-{framework}" + (f"-{seed[1]}" if seed else "")
+    return nodeid
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -36,6 +138,12 @@ def pytest_configure(config):
     model's training, conversions and attacks then stay in one worker, and the workers build in
     parallel instead of waiting on each other's locks."""
     option = config.option
+    if is_worker(config):
+        # A worker parses the command line again (xdist's remote.setup_config): the
+        # controller's choice comes with its workerinput.
+        if config.workerinput.get(DIST_KEY) == "loadgroup":
+            option.loadgroup = True
+        return
     chose = any(a == "--dist" or a.startswith("--dist=") or a == "-d"
                 for a in config.invocation_params.args)
     if getattr(option, "numprocesses", None) and getattr(option, "dist", "no") == "load" \
@@ -47,6 +155,7 @@ def pytest_configure(config):
 def pytest_configure_node(node):
     """Controller, per worker: the run directory (made now, once) every worker records into."""
     node.workerinput[RUN_DIR_KEY] = str(records.shared_recorder(node.config).run_dir)
+    node.workerinput[DIST_KEY] = node.config.getoption("dist")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -99,7 +208,9 @@ def pytest_collection_modifyitems(config, items):
     keep, dropped = [], []
     for item in items:
         original = _original(item)
-        if original is not None:
+        if _is_timed(item):
+            item.add_marker(pytest.mark.xdist_group(TIMED))
+        elif original is not None:
             item.add_marker(pytest.mark.xdist_group(original))
         if shard is not None and shard_of(original or item.nodeid, shard[1]) != shard[0]:
             dropped.append(item)

@@ -10,7 +10,7 @@ that a change in the machine's load hits both (convcheck.checks.paired_timing); 
 import numpy as np
 import pytest
 
-from convcheck import checks, frameworks
+from convcheck import checks
 from convcheck.checks import paired_timing as timing
 from convcheck.conversion.artifacts import size_on_disk
 from convcheck.runtimes import predict_all
@@ -53,16 +53,6 @@ def _timed_here(converted) -> None:
         pytest.skip(f"{converted.id}: runs on {converted.case.runtime} here, a reference "
                     f"interpreter standing in for {converted.target.format}'s own runtime: its "
                     "speed says nothing of that runtime's (timed where the runtime exists)")
-
-
-def _alone() -> None:
-    """Skip the speed gate beside other pytest-xdist workers: their load would be in its
-    ratios (pytest-benchmark turns its own timings off under xdist likewise)."""
-    n = frameworks.workers()
-    if n > 1:
-        pytest.skip(f"timed only without other workers: {n} pytest-xdist workers share this "
-                    f"machine and their load would be in the ratios (run it serially: "
-                    f"pytest -k test_speed_ratio, without -n)")
 
 
 def test_load_original(original, bench, measure):
@@ -135,13 +125,12 @@ def paired_inference(original, converted, x_original, x_converted) -> dict:
     }
 
 
-def test_speed_ratio(converted, bench, tol, expect):
+def test_speed_ratio(converted, bench, tol, expect, alone):
     """Converted vs original inference time (a variant: vs the conversion it was made from),
     timed in interleaved pairs over the same inputs
     (convcheck.checks.paired_timing): fails only when the confidence interval of the median per-pair ratio lies
     above speed_ratio. A check, not a benchmark: it runs under --benchmark-disable too."""
     _timed_here(converted)
-    _alone()
     ref, against = _reference(bench, converted)
     pairs = paired_inference(ref.predictor, converted.predictor, _inputs(bench, ref),
                              _inputs(bench, converted))
