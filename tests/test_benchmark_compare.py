@@ -21,11 +21,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from faulty_cache import cache_with_fault
 
 from convcheck.plugin import state
 from convcheck.runtimes import OrtPredictor
 from convcheck.testing import faults
+
+# Its verdicts are timings: under pytest-xdist it runs last, with no other test beside it.
+pytestmark = pytest.mark.timing
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, TARGET = "lenet5", "onnx"

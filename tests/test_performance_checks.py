@@ -91,6 +91,7 @@ def fake_clock():
     return calls, run, lambda: t[0]
 
 
+@pytest.mark.timing  # times real calls: alone under pytest-xdist
 def test_paired_rounds_interleave_and_alternate():
     calls, run, clock = fake_clock()
     p = timing.paired_rounds(run("o", 1.0), run("c", 3.0), min_pairs=4, max_pairs=10,
@@ -104,6 +105,7 @@ def test_paired_rounds_interleave_and_alternate():
         timing.paired_rounds(run("o", 1), run("c", 1), min_pairs=0, max_pairs=1, budget_s=1)
 
 
+@pytest.mark.timing  # times real calls: alone under pytest-xdist
 def test_a_side_faster_than_a_round_is_called_several_times_and_timed_per_call():
     calls, run, clock = fake_clock()
     p = timing.paired_rounds(run("o", 0.004), run("c", 0.03), min_pairs=2, max_pairs=2,

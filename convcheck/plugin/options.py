@@ -43,6 +43,8 @@ MARKERS = {
     "genetic": "adversarial sets made by the genetic word-substitution attack (text classifiers)",
     "macos": "runs a converted model whose runtime exists on macOS only (skipped elsewhere)",
     "regression": "minimal reproducers of known converter divergences (convcheck.suite.regressions)",
+    "timing": "times something: under pytest-xdist it runs last, with no other test beside it "
+              "(convcheck.plugin.workers; the speed gate is one)",
 }
 
 

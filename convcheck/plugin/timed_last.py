@@ -15,13 +15,16 @@ from xdist.scheduler.loadgroup import LoadGroupScheduling
 
 
 class TimedLast(LoadGroupScheduling):
-    def __init__(self, config, log, held: str, group_of):
-        """held: the group to run last, alone; group_of(nodeid) -> the group of a test."""
+    def __init__(self, config, log, held: str, groups):
+        """held: the group to run last, alone; groups() -> {node id: group}, what the workers
+        collected (read once, when scheduling starts: every worker has collected by then)."""
         super().__init__(config, log)
-        self.held, self.group_of = held, group_of
+        self.held, self._read_groups, self._groups = held, groups, None
 
     def _split_scope(self, nodeid: str) -> str:
-        return self.group_of(nodeid)
+        if self._groups is None:
+            self._groups = self._read_groups()
+        return self._groups.get(nodeid, nodeid)
 
     def _busy(self) -> bool:
         # A worker holds its last test back until it gets more work or is shut down (pytest

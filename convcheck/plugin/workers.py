@@ -13,7 +13,8 @@ and alone (TimedLast, a loadgroup scheduler), and --convcheck-shard.
 from __future__ import annotations
 
 import contextlib
-import re
+import json
+import os
 import zlib
 
 import pytest
@@ -28,13 +29,15 @@ from convcheck.plugin.state import (
     is_worker,
     run,
     shared_run_dir,
+    worker_id,
 )
 from convcheck.plugin.state import bench as bench_of
 
 OUTPUT_KEY = "convcheck"  # workeroutput: {"built": ..., "lines": [...]}
 DIST_KEY = "convcheck_dist"  # workerinput: the controller's --dist (convcheck may have set it)
-# The xdist group of the tests that time a model (the speed gate): run after every other test,
-# on one worker, the others shut down, so that no other worker's load is in their figures.
+# The xdist group of the tests that time something (the speed gate, tests marked `timing`): run
+# after every other test, on one worker, the others shut down: no other worker's load is in
+# their figures.
 TIMED = "convcheck-timed-alone"
 TIMED_TESTS = ("test_speed_ratio",)
 
@@ -75,7 +78,8 @@ def _beside_timing(request):
 
 
 def _is_timed(item) -> bool:
-    return getattr(item, "originalname", None) in TIMED_TESTS
+    return (getattr(item, "originalname", None) in TIMED_TESTS
+            or item.get_closest_marker("timing") is not None)
 
 
 @contextlib.contextmanager
@@ -107,29 +111,38 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from convcheck.plugin.timed_last import TimedLast
 
-    models = sorted(run(config).models, key=len, reverse=True)
-    return TimedLast(config, log, TIMED, lambda nodeid: group_of(nodeid, models))
+    run_dir = records.shared_recorder(config).run_dir
+    return TimedLast(config, log, TIMED, lambda: read_groups(run_dir))
 
 
-def group_of(nodeid: str, models) -> str:
-    """The group a test id runs in: TIMED for a timed test, else its original model
-    (model-framework-seed, from the case id in its parameters), else the test id itself.
+# Each worker writes the groups of the tests it collected, {node id: group}, for the
+# controller's scheduler. xdist 3.8 hands a test's xdist_group to its controller by rewriting
+# item._nodeid, which pytest 9 no longer reads (an item's id is its _id): the controller would
+# see no group at all.
+GROUPS = ".groups-{worker}.json"
 
-    Read from the id, not from the item's xdist_group marker: xdist 3.8 passes a marker to
-    the controller by rewriting item._nodeid, which pytest 9 no longer reads (an item's id is
-    its _id), so the controller sees no group."""
-    if "::" not in nodeid or "[" not in nodeid:
-        return nodeid
-    name, _, param = nodeid.rsplit("::", 1)[1].partition("[")
-    if name.split("@")[0] in TIMED_TESTS:
-        return TIMED
-    param = param.rstrip("]")
-    for model in models:
-        if param.startswith(model + "-"):
-            framework, _, rest = param[len(model) + 1:].partition("-")
-            seed = re.search(r"(?:^|-)(s\d+)(?:-|$)", rest)
-            return f"{model}-{framework}" + (f"-{seed[1]}" if seed else "")
-    return nodeid
+
+def write_groups(config, items) -> None:
+    run_dir = shared_run_dir(config)
+    if run_dir is None:
+        return
+    groups = {}
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names:
+            groups[item.nodeid] = "_".join(names)
+    path = run_dir / GROUPS.format(worker=worker_id(config))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(groups))
+    os.replace(tmp, path)  # whole, before the worker reports its collection
+
+
+def read_groups(run_dir) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for path in sorted(run_dir.glob(GROUPS.format(worker="*"))):
+        out.update(json.loads(path.read_text()))
+    return out
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -168,6 +181,12 @@ def pytest_testnodedown(node, error):
 
 def pytest_sessionfinish(session):
     config = session.config
+    if is_controller(config):  # the workers' hand-offs, no longer needed
+        run_dir = records.recorder(config) and records.recorder(config).run_dir
+        for path in run_dir.glob(".groups-*.json") if run_dir else ():
+            path.unlink(missing_ok=True)
+        if run_dir:
+            (run_dir / ".timing.lock").unlink(missing_ok=True)
     if is_worker(config):
         config.workeroutput[OUTPUT_KEY] = {
             "built": bench_of(config).progress.spent,
@@ -219,6 +238,8 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    if is_worker(config) and config.getoption("loadgroup", False):
+        write_groups(config, items)
 
 
 def pytest_report_header(config):
