@@ -44,8 +44,10 @@ if [ "${1:-}" = test ]; then
     # MNIST: FGSM, Boundary) and the LSTM (both, IMDb: genetic) reach every target, attack and
     # check family for a quarter of the zoo's cold time: the CIFAR-10 CNNs are the full
     # suite's (./run.sh) 18 minutes of training. A later --convcheck-models replaces this one.
+    # Two pytest-xdist workers (a later -n replaces it; -n 0: one process): each model is built
+    # once across them, and the timed tests run last, alone (README: Workers and shards).
     exec .venv/bin/python -m pytest tests tests_conformance --benchmark-disable \
-        --convcheck-models lenet5,lstm "$@"
+        --convcheck-models lenet5,lstm -n "${CONVCHECK_WORKERS:-2}" "$@"
 fi
 if [ "${1:-}" = upgrade ]; then
     shift
