@@ -6,8 +6,7 @@ too. This keeps LoadGroupScheduling as it is and changes only when the held grou
 out: never while another group is queued or any worker has tests pending; then to the worker
 that finished last, and every other worker is shut down. A shut-down worker still runs the one
 test it held back; the timed tests wait for it under an exclusive lock (plugin.workers, `alone`),
-so they run on a machine with no other test on it (and, with the cores shared out among the
-workers, on the same threads as the workers had).
+so they run on a machine with no other test on it, on as many threads as a serial run's.
 """
 from __future__ import annotations
 

@@ -3,9 +3,8 @@
 Options and hooks only, as pytest-xdist's own plugin.py: the work lives elsewhere. Each cache
 entry is built once across processes under its lock (convcheck.pipeline.cache); each worker
 records into its own file of the one run directory the controller made
-(convcheck.report.records), which the controller joins and summarises; runtimes share the cores
-out among the workers (convcheck.frameworks.threads); the speed gate skips beside other workers
-(convcheck.suite.performance). Here: the run directory handed to each worker, what a worker
+(convcheck.report.records), which the controller joins and summarises; a worker computes with
+the serial run's threads (convcheck.frameworks.threads says why). Here: the run directory handed to each worker, what a worker
 built and would have printed handed back, each original model's tests kept together (one
 xdist_group per original, for --dist loadgroup, the default under -n), the timed tests run last
 and alone (TimedLast, a loadgroup scheduler), and --convcheck-shard.
