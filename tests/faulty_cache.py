@@ -61,7 +61,8 @@ def run_suite(bench, *args: str) -> tuple[int, str]:
     cmd = [sys.executable, "-m", "pytest", f"--convcheck-profile={bench.profile.name}", *args]
     if bench.data_dir:
         cmd.append(f"--convcheck-data-dir={bench.data_dir}")
-    env = {k: v for k, v in os.environ.items()
-           if k != "PYTEST_ADDOPTS" and not k.startswith("CONVCHECK_")}
+    # Nor this session's pytest variables: a run of its own, not a pytest-xdist worker
+    # (pytest-benchmark takes PYTEST_XDIST_WORKER for one and stops timing).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     return proc.returncode, proc.stdout + proc.stderr

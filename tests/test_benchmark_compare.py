@@ -48,8 +48,9 @@ def suite(cache_dir: Path, storage: Path, reports: Path, bench, *args: str):
     if bench.data_dir:
         cmd += ["--convcheck-data-dir", str(bench.data_dir)]
     # Only the options above configure the runs: none of this session's CONVCHECK_* variables.
-    env = {k: v for k, v in os.environ.items()
-           if k != "PYTEST_ADDOPTS" and not k.startswith("CONVCHECK_")}
+    # Nor its pytest variables: under pytest-xdist, PYTEST_XDIST_WORKER would tell the
+    # subprocess's pytest-benchmark that it is a worker, and it would time nothing.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))}
     # One thread per runtime: with more, the medians swing ~2x with the machine's load.
     env["CONVCHECK_THREADS"] = "1"
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

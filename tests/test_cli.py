@@ -22,9 +22,8 @@ USAGE_ERROR = int(pytest.ExitCode.USAGE_ERROR)  # 4
 
 
 def collect(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CONVCHECK_")},
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))},
            **(env or {})}
-    env.pop("PYTEST_ADDOPTS", None)
     cmd = [sys.executable, "-m", "pytest", "tests_conformance", "--collect-only", "-q", *args]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
@@ -112,8 +111,7 @@ def project_usage_error(tmp_path, profiles: str) -> str:
     (tmp_path / "profiles.toml").write_text(profiles)
     (tmp_path / "convcheck.toml").write_text(
         f'models = ["models"]\nsys_path = [{str(ROOT)!r}]\nprofiles = "profiles.toml"\n')
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CONVCHECK_") and k != "PYTEST_ADDOPTS"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))}
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
                            "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
