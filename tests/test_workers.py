@@ -22,6 +22,9 @@ from convcheck.plugin.workers import shard_of
 from convcheck.report.merge import MergeError, merge
 from convcheck.report.records import read_records
 
+# One worker runs them all: their serial run (a module fixture) is then made once.
+pytestmark = pytest.mark.xdist_group("convcheck-test-workers")
+
 MODEL = "lenet5"
 SELECTION = (f"--convcheck-models={MODEL}", "--convcheck-targets=onnx", "--benchmark-disable")
 
