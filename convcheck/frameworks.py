@@ -8,15 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 THREADS_ENV = "CONVCHECK_THREADS"
-# Set by pytest-xdist in each worker process: how many workers share the machine.
-WORKERS_ENV = "PYTEST_XDIST_WORKER_COUNT"
 _threads: int | None = None
-
-
-def workers() -> int:
-    """How many pytest-xdist workers share this machine (1 outside xdist)."""
-    raw = os.environ.get(WORKERS_ENV, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
 def threads() -> int:

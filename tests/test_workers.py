@@ -136,7 +136,7 @@ def test_a_worker_computes_with_the_serial_runs_threads(monkeypatch):
     """Workers do not share the cores out: the thread count changes a trained model's weights
     (and so every figure after it), and a worker must build what a serial run builds."""
     monkeypatch.delenv(frameworks.THREADS_ENV, raising=False)
-    monkeypatch.setenv(frameworks.WORKERS_ENV, "2")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")  # what xdist sets in a worker
     monkeypatch.setattr(frameworks, "_threads", None)
     assert frameworks.threads() == (os.cpu_count() or 1)
     monkeypatch.setattr(frameworks, "_threads", None)

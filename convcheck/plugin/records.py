@@ -132,9 +132,6 @@ def pytest_sessionfinish(session, exitstatus):
     for out in state.from_workers(config):
         for kind, entries in (out.get("built") or {}).items():
             built[kind] = {**built.get(kind, {}), **entries}
-    for line in (line for out in state.from_workers(config) for line in out.get("lines", [])
-                 if line.startswith("convcheck: ") and "records could not be written" in line):
-        config.stash[RECORD_ERRORS].append(line)
     try:
         join_records(recorder.run_dir)
         config.stash[SUMMARY] = write_summary(

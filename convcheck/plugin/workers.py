@@ -4,10 +4,11 @@ Options and hooks only, as pytest-xdist's own plugin.py: the work lives elsewher
 entry is built once across processes under its lock (convcheck.pipeline.cache); each worker
 records into its own file of the one run directory the controller made
 (convcheck.report.records), which the controller joins and summarises; a worker computes with
-the serial run's threads (convcheck.frameworks.threads says why). Here: the run directory handed to each worker, what a worker
-built and would have printed handed back, each original model's tests kept together (one
-xdist_group per original, for --dist loadgroup, the default under -n), the timed tests run last
-and alone (TimedLast, a loadgroup scheduler), and --convcheck-shard.
+the serial run's threads (convcheck.frameworks.threads says why). Here: the run directory
+handed to each worker, what a worker built and would have printed handed back (its lines are
+printed by the controller, its record errors among them), each original model's tests kept
+together (one xdist_group per original, for --dist loadgroup, the default under -n), the timed
+tests run last and alone (TimedLast, a loadgroup scheduler), and --convcheck-shard.
 """
 from __future__ import annotations
 
@@ -181,11 +182,11 @@ def pytest_testnodedown(node, error):
 def pytest_sessionfinish(session):
     config = session.config
     if is_controller(config):  # the workers' hand-offs, no longer needed
-        run_dir = records.recorder(config) and records.recorder(config).run_dir
-        for path in run_dir.glob(".groups-*.json") if run_dir else ():
+        rec = records.recorder(config)
+        for path in rec.run_dir.glob(".groups-*.json") if rec else ():
             path.unlink(missing_ok=True)
-        if run_dir:
-            (run_dir / ".timing.lock").unlink(missing_ok=True)
+        if rec:
+            (rec.run_dir / ".timing.lock").unlink(missing_ok=True)
     if is_worker(config):
         config.workeroutput[OUTPUT_KEY] = {
             "built": bench_of(config).progress.spent,
@@ -205,13 +206,13 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 def _original(item) -> str | None:
-    """The original model (model-framework-seed) whose case the item checks, or None."""
+    """The id of the original model (its case: model-framework-seed) whose case the item
+    checks, or None."""
     callspec = getattr(item, "callspec", None)
     for p in (callspec.params.values() if callspec else ()):
         case = getattr(p, "case", p)
         if isinstance(case, Case):
-            seed = "" if case.seed is None else f"-s{case.seed}"
-            return f"{case.model}-{case.framework}{seed}"
+            return Case(case.model, case.framework, case.seed).id
     return None
 
 
