@@ -20,17 +20,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convcheck import checks, frameworks  # noqa: E402
-from convcheck.checks import paired_timing as timing  # noqa: E402
+from convcheck import checks  # noqa: E402
 from convcheck.pipeline.workbench import Workbench  # noqa: E402
-from convcheck.runtimes import OrtPredictor  # noqa: E402
+from convcheck.runtimes.timer import PAIRING, PairTimer, Saved  # noqa: E402
 from convcheck.settings import get_profile, load_targets, load_tolerances, project  # noqa: E402
-from convcheck.suite.performance import BATCH, PAIRING, paired_inference  # noqa: E402
 from convcheck.testing import faults  # noqa: E402
 
 
@@ -39,28 +35,27 @@ def _spin() -> None:
         pass
 
 
-def gate(case_id, original, converted, x, tol):
-    """The suite's test_speed_ratio on (original, converted) predictors: its Verdict."""
-    return checks.speed_ratio(case_id, paired_inference(original, converted, x, x), tol)
+def gate(timer: PairTimer, case_id, reference: Saved, converted: Saved, x, tol):
+    """The suite's test_speed_ratio on (reference, converted), timed as it times: its Verdict."""
+    return checks.speed_ratio(case_id, timer.time(reference, converted, x, x), tol)
 
 
-def slowed(path: Path, original, good, x, factor: float, tmp: Path, load=OrtPredictor.load
-           ) -> tuple[OrtPredictor, float]:
+def slowed(timer: PairTimer, path: Path, original: Saved, x, factor: float, tmp: Path
+           ) -> tuple[Saved, float]:
     """slow_down with its depth chosen so the slowed conversion takes about `factor` x the
-    original's time on the batch (the ratio the gate judges; the extra work is per sample, so
-    the test set scales alike); (predictor, its measured ratio to the original)."""
-    batch = np.ascontiguousarray(x[:BATCH])
+    original's time on the batch, timed in the gate's own conditions (its process, its
+    threads): the ratio the gate judges. The extra work is per sample, so the test set scales
+    alike. Returns (the slowed conversion, its measured ratio to the original)."""
+    def saved(name: str, depth: int) -> Saved:
+        out = tmp / name
+        faults.slow_down(path, out, width=256, depth=depth)
+        return Saved.converted("onnx", out)
 
-    def ratio(p) -> float:
-        return timing.paired_rounds(lambda: original.predict(batch), lambda: p.predict(batch),
-                                    min_pairs=30, max_pairs=30, budget_s=0).median()
-
-    base = ratio(good)
-    probe = load(faults.slow_down(path, tmp / "probe.onnx", width=256, depth=8))
-    per_layer = max((ratio(probe) - base) / 9, 1e-3)  # 9 MatMuls: the first and 8 deep
-    depth = max(0, round((factor - base) / per_layer) - 1)
-    p = load(faults.slow_down(path, tmp / f"slow{factor}.onnx", width=256, depth=depth))
-    return p, ratio(p)
+    base = timer.ratio(original, Saved.converted("onnx", path), x)
+    per_layer = max((timer.ratio(original, saved("probe.onnx", 8), x) - base) / 9, 1e-3)
+    depth = max(0, round((factor - base) / per_layer) - 1)  # 9 MatMuls: the first and 8 deep
+    slow = saved(f"slow{factor}.onnx", depth)
+    return slow, timer.ratio(original, slow, x)
 
 
 def main() -> None:
@@ -71,9 +66,9 @@ def main() -> None:
     ap.add_argument("--factors", type=float, nargs="+", default=[1.5, 2.0, 3.0],
                     help="slowed conversions' times as multiples of the original's")
     ap.add_argument("--no-load", action="store_true", help="no busy core")
-    ap.add_argument("--ort-spinning", choices=["on", "off"], default="on",
-                    help="onnxruntime's intra-op thread spinning (session.intra_op."
-                         "allow_spinning), for every conversion timed")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="every runtime's threads while timing (default: the gate's, "
+                         "$CONVCHECK_GATE_THREADS or 1)")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / ".cache")
     args = ap.parse_args()
     zoo = project.discover(ROOT)  # the reference project: its models, profiles, tolerances
@@ -86,11 +81,7 @@ def main() -> None:
     busy = None if args.no_load else mp.Process(target=_spin, daemon=True)
     if busy:
         busy.start()
-    spin = {"session.intra_op.allow_spinning": "1" if args.ort_spinning == "on" else "0"}
-
-    def load(path):
-        return OrtPredictor.load(path, spin)
-
+    timer = PairTimer(args.threads)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -100,13 +91,14 @@ def main() -> None:
                 x, _ = bench.test_set(conv.original.spec, fw)
                 case = conv.case.tolerance_case(profile.name)
                 tol = lambda key, c=case: tolerances.lookup(key, **c)  # noqa: E731
-                orig = conv.original.predictor
-                variants = [("faithful", load(conv.path), float("nan"))]
+                o = conv.original
+                orig = Saved.original(o.spec, fw, o.path)
+                variants = [("faithful", Saved.converted("onnx", conv.path), float("nan"))]
                 for f in args.factors:
-                    p, measured = slowed(conv.path, orig, variants[0][1], x, f, Path(tmp), load)
+                    p, measured = slowed(timer, conv.path, orig, x, f, Path(tmp))
                     variants.append((f"slowed {f:g}x", p, measured))
-                for name, predictor, measured in variants:
-                    verdicts = [gate(conv.id, conv.original.predictor, predictor, x, tol)
+                for name, saved, measured in variants:
+                    verdicts = [gate(timer, conv.id, orig, saved, x, tol)
                                 for _ in range(args.repeat)]
                     failed = sum(not v.passed for v in verdicts)
                     cells = [f"{v.measured['inference_batch_ratio']:.2f} "
@@ -120,10 +112,11 @@ def main() -> None:
                                  "; ".join(cells)])
                     print(" | ".join(rows[-1]), flush=True)
     finally:
+        timer.close()
         if busy:
             busy.terminate()
-    print(f"\nspeed_ratio bound {tol('speed_ratio')[0]:g}; {frameworks.threads()} threads; "
-          f"onnxruntime spinning {args.ort_spinning}; "
+    print(f"\nspeed_ratio bound {tol('speed_ratio')[0]:g}; {timer.threads} thread(s) while "
+          f"timing, in the gate's timing process; "
           f"{'one core busy' if busy else 'no added load'}; pairing {PAIRING}\n")
     print("| case | conversion | its ratio to the original (batch, calibration) | gate failed | ratio batch "
           "[95 %] / test set [95 %], each run |\n|---|---|---|---|---|")

@@ -1,11 +1,15 @@
 """Importing the frameworks the same way everywhere: quiet TensorFlow, Keras on its TF backend,
-and one thread setting shared by torch, TensorFlow and onnxruntime (recorded in reports)."""
+one thread setting shared by torch, TensorFlow and onnxruntime (recorded in reports), and the
+device convcheck trains and attacks originals on (--convcheck-device)."""
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# torch.use_deterministic_algorithms on CUDA requires cuBLAS' fixed workspace (read when CUDA
+# initialises); harmless on a CPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 THREADS_ENV = "CONVCHECK_THREADS"
 _threads: int | None = None
@@ -36,6 +40,77 @@ def threads() -> int:
                                  f"{os.cpu_count()})")
             _threads = n
     return _threads
+
+
+DEVICES = ("cpu", "cuda", "auto")
+_device = "cpu"
+
+
+class DeviceError(ValueError):
+    """A device that was asked for and is not there."""
+
+
+def use_device(name: str | None, where: str = "--convcheck-device") -> str:
+    """Where originals train and are attacked: 'cpu' (the default), 'cuda' (torch's CUDA device,
+    an error naming `where` if torch has none), or 'auto' (CUDA when torch has it, else the
+    CPU). Returns what it resolved to. Keras follows onto a GPU only where its TensorFlow build
+    sees one (tensorflow-cpu never does): see device_of. Conversions and runtimes stay on the
+    CPU: the runtimes convcheck checks (onnxruntime's CPU provider, Core ML) run there."""
+    global _device
+    name = (name or "cpu").strip().lower()
+    if name not in DEVICES:
+        raise DeviceError(f"{where}: {name!r}: valid values: {', '.join(DEVICES)}")
+    if name == "cpu":
+        _device = "cpu"
+        return _device
+    t = torch()
+    if t.cuda.is_available():
+        _device = "cuda"
+    elif name == "auto":
+        _device = "cpu"
+    else:
+        build = "; a CPU build" if t.version.cuda is None else ""
+        raise DeviceError(f"{where}: 'cuda': torch {t.__version__} finds no CUDA device "
+                          f"(torch.cuda.is_available() is False{build}); use cpu, or auto "
+                          f"(CUDA where present)")
+    return _device
+
+
+def device_of(framework: str) -> str:
+    """The device `framework` computes on in this session: 'cpu', or 'cuda' for torch
+    (torch.device name) and '/GPU:0' for Keras where TensorFlow lists a GPU."""
+    if _device == "cpu":
+        return "cpu"
+    if framework == "pytorch":
+        return "cuda"
+    return "/GPU:0" if tf().config.list_physical_devices("GPU") else "cpu"
+
+
+def compute(framework: str) -> dict:
+    """What a trained original or an adversarial set depends on besides code, data, seed and
+    libraries: the thread count (a LeNet-5 trained on 1 thread differs from one trained on 2 by
+    up to 0.41 in a weight, measured) and the device (a GPU's kernels round differently), with
+    the GPU's name. Part of those cache entries' keys."""
+    where = device_of(framework)
+    out = {"threads": threads(), "device": "cpu" if where == "cpu" else "gpu"}
+    if where != "cpu" and framework == "pytorch":
+        t = torch()
+        out |= {"gpu": t.cuda.get_device_name(0), "cuda": t.version.cuda}
+    elif where != "cpu":
+        out |= {"gpu": tf().config.experimental.get_device_details(
+            tf().config.list_physical_devices("GPU")[0]).get("device_name", "GPU")}
+    return out
+
+
+def device_line() -> str:
+    """The session's devices, for the report header: 'cpu', or each framework's."""
+    if _device == "cpu":
+        return "cpu"
+    parts = []
+    for fw in ("pytorch", "keras"):
+        c = compute(fw)
+        parts.append(f"{fw} {c.get('gpu', 'cpu') if c['device'] == 'gpu' else 'cpu'}")
+    return "cuda (" + ", ".join(parts) + ")"
 
 
 _configured: set[str] = set()

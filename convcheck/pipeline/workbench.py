@@ -34,6 +34,7 @@ from convcheck.pipeline.cache import (
 from convcheck.progress import Progress
 from convcheck.robustness import attacks, genetic
 from convcheck.runtimes import predict_all
+from convcheck.runtimes.timer import PairTimer
 from convcheck.settings import MAX_NEIGHBOURS, Profile, Target
 
 
@@ -79,6 +80,12 @@ class Workbench:
     _adversarial: dict = field(default_factory=dict)
     _neighbours: dict = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
+    # the speed gate's timing process, started by the first gate (close() stops it)
+    timer: PairTimer = field(default_factory=PairTimer)
+
+    def close(self) -> None:
+        """Stop what this workbench started (the timing process)."""
+        self.timer.close()
 
     @cached_property
     def versions(self) -> dict[str, str]:
@@ -175,8 +182,11 @@ class Workbench:
             "data": ds.provenance.as_dict(),
             "versions": self.versions_of(frameworks.TRAINING_STACK),
             "code": source_digest(callable_file(src.ref), Path(train.__file__)),
+            "compute": (compute := frameworks.compute(framework)),
         }
-        stem = f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}"
+        # a GPU-trained original sits beside the CPU one: neither replaces the other
+        gpu = "-gpu" if compute["device"] != "cpu" else ""
+        stem = f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}{gpu}"
         return self.cache_dir / "models" / stem, parts, stem
 
     def _given(self, spec: ModelSpec, framework: str) -> Original:
@@ -442,7 +452,8 @@ class Workbench:
                  "params": self.profile.attack(attack),
                  "versions": (self.versions_of(frameworks.ATTACK_STACK)
                               | {"scipy": version("scipy")}),  # scipy: neighbours
-                 "code": source_digest(Path(attacks.__file__), Path(genetic.__file__))}
+                 "code": source_digest(Path(attacks.__file__), Path(genetic.__file__)),
+                 "compute": frameworks.compute(original_parts["framework"])}
         return self.cache_dir / "attacks" / f"{original_stem}.{attack}", parts
 
     def _attack(self, original: Original, attack: str) -> attacks.AdversarialSet:

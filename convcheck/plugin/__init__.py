@@ -47,6 +47,10 @@ OPTIONS = {
                                  "matrix's machines; each original model's tests stay in one "
                                  "part); python -m convcheck.report merge RUN... joins the "
                                  "parts' run directories into one report"),
+    "device": ("CONVCHECK_DEVICE", "where originals train and are attacked: cpu (default), "
+                                   "cuda (torch's GPU; Keras too where its TensorFlow sees one), "
+                                   "or auto (cuda where present); conversions and runtimes stay "
+                                   "on the CPU. GPU-trained originals are cached apart"),
     "baseline": ("CONVCHECK_BASELINE", "gate this run against a baseline run (a run directory, "
                                        "reports/runs/<stamp>, or a reports directory: its newest "
                                        "run): a regression fails the session; compare.html in "

@@ -21,6 +21,7 @@ from convcheck.pipeline import cases
 from convcheck.plugin import OPTIONS, option_source
 from convcheck.plugin.state import RUN, Run
 from convcheck.robustness.attacks import attacks_for, why_not
+from convcheck.runtimes import timer
 from convcheck.settings import (
     ConfigError,
     check_implied_bounds,
@@ -86,6 +87,9 @@ def pytest_configure(config):
     project.activate(proj)
     _check_variables(config, problems)
     problems.check(frameworks.threads)
+    problems.check(timer.gate_threads)
+    device, where = option_source(config, "device")
+    problems.check(frameworks.use_device, device, where or "--convcheck-device")
     paths = {name: _path_option(config, proj, name, setting, problems)
              for name, setting in PATH_OPTIONS.items()}
     before = len(problems.lines)
@@ -220,7 +224,7 @@ def _check_variables(config, problems: Problems) -> None:
         value = config.getoption(f"--convcheck-{name}")
         if value is not None and not value.strip():
             problems.add(f"--convcheck-{name} is empty; leave it out for the default")
-    known = {env for env, _ in OPTIONS.values()} | {frameworks.THREADS_ENV}
+    known = {env for env, _ in OPTIONS.values()} | {frameworks.THREADS_ENV, timer.THREADS_ENV}
     for var in sorted(v for v in os.environ if v.startswith("CONVCHECK_") and v not in known):
         near = difflib.get_close_matches(var, sorted(known), n=1)
         problems.add(f"${var} is not a convcheck variable"

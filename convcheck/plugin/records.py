@@ -46,6 +46,7 @@ def _recorder(config) -> Recorder:
             "run": run_dir.name, "project": run(config).project.describe(),
             "profile": bench.profile.name, "seeds": list(bench.profile.seeds),
             "versions": bench.versions, "threads": frameworks.threads(),
+            "device": frameworks.device_line(),
             "data": data_lines(config), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return config.stash[RECORDER]
 

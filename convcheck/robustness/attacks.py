@@ -11,6 +11,8 @@ Keras, token ids for text), which is also the layout its conversions take.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,10 +133,13 @@ def _torch_logits_classifier(model, spec):
             # log-probabilities: the softmax's logits up to a constant per sample
             return out if spec.task.output == "logits" else torch.log(out.clamp_min(1e-30))
 
+    gpu = frameworks.device_of("pytorch") != "cpu"
+    if gpu:  # ART moves the module it is given onto its device: keep the predictor's on the CPU
+        model = copy.deepcopy(model)
     return PyTorchClassifier(Logits(model.eval()), loss=torch.nn.CrossEntropyLoss(),
                              input_shape=spec.framework_input_shape("pytorch"),
                              nb_classes=spec.num_classes, clip_values=spec.input.range,
-                             device_type="cpu")
+                             device_type="gpu" if gpu else "cpu")
 
 
 def _keras_logits_classifier(model, spec):
@@ -168,7 +173,37 @@ def fgsm(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
     make = _torch_logits_classifier if framework == "pytorch" else _keras_logits_classifier
     est = make(predictor.model, spec)
     attack = FastGradientMethod(est, norm=np.inf, eps=eps, batch_size=batch_size)
-    return attack.generate(x=x.astype(np.float32), y=labels).astype(np.float32)
+    with _keras_device(framework):
+        return attack.generate(x=x.astype(np.float32), y=labels).astype(np.float32)
+
+
+def _keras_device(framework: str):
+    """TensorFlow's placement on the session's device for a Keras original (on the CPU, its own
+    placement, as before there was a choice); torch's estimators carry their device."""
+    dev = frameworks.device_of(framework) if framework == "keras" else "cpu"
+    return contextlib.nullcontext() if dev == "cpu" else frameworks.tf().device(dev)
+
+
+def _on_device(predictor, framework: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The original's predict on the session's device: Boundary queries it tens of thousands
+    of times per sample, which is what a GPU is lent for."""
+    if frameworks.device_of(framework) == "cpu":
+        return predictor.predict
+    if framework == "keras":
+        def keras_predict(batch):
+            with _keras_device(framework):
+                return predictor.predict(batch)
+        return keras_predict
+    from convcheck.runtimes.base import _first
+
+    torch = frameworks.torch()
+    model = copy.deepcopy(predictor.model).to("cuda").eval()
+
+    def torch_predict(batch):
+        with torch.inference_mode():
+            out = model(torch.from_numpy(np.ascontiguousarray(batch)).to("cuda"))
+            return _first(out).cpu().numpy()
+    return torch_predict
 
 
 def boundary(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray, *,
@@ -181,9 +216,11 @@ def boundary(predictor, spec, framework: str, x: np.ndarray, labels: np.ndarray,
     from art.attacks.evasion import BoundaryAttack
     from art.estimators.classification import BlackBoxClassifier
 
+    on_device = _on_device(predictor, framework)
+
     def predict(batch):
         # numpy 2 keeps ART's float64 step sizes: feed the model the float32 it was built for
-        return predictor.predict(np.asarray(batch, dtype=np.float32))
+        return on_device(np.asarray(batch, dtype=np.float32))
 
     est = BlackBoxClassifier(predict, spec.framework_input_shape(framework), spec.num_classes,
                              clip_values=spec.input.range)
@@ -272,7 +309,8 @@ def make(attack: str, original, x_test: np.ndarray, y_test: np.ndarray, probs: n
         gp, rng = genetic.GeneticParams(**params), np.random.default_rng(seed)
         table = neighbours()[:, :gp.neighbours]
         special = (spec.input.pad_id, spec.input.oov_id)
-        results = in_chunks(lambda c: [genetic.attack(p.predict, x[i], int(y[i]), table, gp, rng,
+        predict = _on_device(p, fw)
+        results = in_chunks(lambda c: [genetic.attack(predict, x[i], int(y[i]), table, gp, rng,
                                                       special) for i in c])
         x_adv = np.stack([r.x_adv for r in results])
         done = [r for r in results if r.success]

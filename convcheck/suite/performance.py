@@ -4,22 +4,22 @@ Timings are pytest-benchmark benchmarks, grouped "<model>-<framework> <measureme
 original sits beside its conversions; every runtime uses convcheck.frameworks.threads() threads
 and the same inputs. Absolute times are only reported (Table III, --benchmark-compare). The
 gate, test_speed_ratio, times the original and the conversion itself, in interleaved pairs, so
-that a change in the machine's load hits both (convcheck.checks.paired_timing); it and the sizes run under
+that a change in the machine's load hits both (convcheck.checks.paired_timing), on one thread
+in a process of its own (convcheck.runtimes.timer); it and the sizes run under
 --benchmark-disable too.
 """
 import numpy as np
 import pytest
 
 from convcheck import checks
-from convcheck.checks import paired_timing as timing
 from convcheck.conversion.artifacts import size_on_disk
 from convcheck.runtimes import predict_all
+from convcheck.runtimes.timer import BATCH, Saved
 
 __all__ = ["test_load_original", "test_load_converted", "test_inference_batch_original",
            "test_inference_batch_converted", "test_inference_testset_original",
            "test_inference_testset_converted", "test_size", "test_speed_ratio"]
 
-BATCH = 32  # the fixed batch: the first BATCH samples of the test set
 GATED = ("inference batch", "inference testset")
 
 
@@ -101,37 +101,21 @@ def test_size(artifact, bench, tol, expect):
                              tol(artifact), against), artifact)
 
 
-# Interleaved pairs per gated measurement: at least min_pairs, then more until budget_s has
-# passed, at most max_pairs. 15 pairs give a 95 % interval between the 4th and 12th ratio; 6
-# (a test set of ResNet-18 takes ~6 s a pair here) between the smallest and the largest, which
-# still fails a conversion whose every pair is past the bound. Measured (smoke zoo, onnx and
-# onnx-legacy, 2 threads, 20/10 pairs): 15 gates took 11 min, 94 % of it on the CNNs' test sets.
-PAIRING = {"inference batch": {"min_pairs": 15, "max_pairs": 60, "budget_s": 2.0},
-           "inference testset": {"min_pairs": 6, "max_pairs": 30, "budget_s": 3.0}}
-
-
-def paired_inference(original, converted, x_original, x_converted) -> dict:
-    """The gate's measurements: a batch and the whole test set, each side on its own layout
-    of the same samples, timed in interleaved pairs (PAIRING)."""
-    bo = np.ascontiguousarray(x_original[:BATCH])
-    bc = np.ascontiguousarray(x_converted[:BATCH])
-    return {
-        "inference batch": timing.paired_rounds(
-            lambda: original.predict(bo), lambda: converted.predict(bc),
-            **PAIRING["inference batch"]),
-        "inference testset": timing.paired_rounds(
-            lambda: predict_all(original, x_original), lambda: predict_all(converted, x_converted),
-            **PAIRING["inference testset"]),
-    }
+def _saved(model) -> Saved:
+    """How the gate's timing process loads `model` (an original or a conversion)."""
+    if hasattr(model, "target"):
+        return Saved.converted(model.target.format, model.path)
+    return Saved.original(model.spec, model.framework, model.path)
 
 
 def test_speed_ratio(converted, bench, tol, expect, alone):
     """Converted vs original inference time (a variant: vs the conversion it was made from),
-    timed in interleaved pairs over the same inputs
-    (convcheck.checks.paired_timing): fails only when the confidence interval of the median per-pair ratio lies
-    above speed_ratio. A check, not a benchmark: it runs under --benchmark-disable too."""
+    timed in interleaved pairs over the same inputs (convcheck.checks.paired_timing), in the
+    timing process on one thread (convcheck.runtimes.timer says why): fails only when the
+    confidence interval of the median per-pair ratio lies above speed_ratio. A check, not a
+    benchmark: it runs under --benchmark-disable too."""
     _timed_here(converted)
     ref, against = _reference(bench, converted)
-    pairs = paired_inference(ref.predictor, converted.predictor, _inputs(bench, ref),
+    pairs = bench.timer.time(_saved(ref), _saved(converted), _inputs(bench, ref),
                              _inputs(bench, converted))
     expect(checks.speed_ratio(converted.id, pairs, tol(converted), against), converted)

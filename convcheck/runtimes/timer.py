@@ -1,0 +1,188 @@
+"""The speed gate's timings: a model and its conversion timed in interleaved pairs
+(convcheck.checks.paired_timing), by default in a child process whose every runtime runs on one
+thread.
+
+Why one thread: the gate compares two graphs, not how two runtimes scale over cores. With a
+runtime thread per core, on a 2-core machine where another process keeps a core busy, a
+preempted intra-op thread stalls whole calls: the intervals widen and move, a conversion slowed
+to 2x its original's time measured 1.37x, one slowed to 3x 0.29x, and the gate caught them 2 and
+3 times of 5 (benchmarks/speed_gate.py, README "Measured"); on one thread it caught 2x 5 of 5
+with no false alarm. Table III's timings (pytest-benchmark) stay on the session's threads.
+
+Why a process: TensorFlow fixes its thread pools when its runtime starts, so a Keras original
+can run on one thread only in a process started so; and the child sees none of the test
+process's state (its caches, its threads). concurrent.futures runs the child (a spawned
+interpreter, one per test process): it imports the frameworks once and keeps the models it
+loaded, so a session pays the imports once, not per gate. A child that dies fails the gate that
+was running with its exit, and the next gate starts a new one.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from convcheck.checks import paired_timing as timing
+from convcheck.runtimes.base import load_converted, predict_all
+
+BATCH = 32  # the fixed batch: the first BATCH samples of the test set
+
+# Interleaved pairs per gated measurement: at least min_pairs, then more until budget_s has
+# passed, at most max_pairs. 15 pairs give a 95 % interval between the 4th and 12th ratio; 6
+# (a test set of ResNet-18 takes ~6 s a pair here) between the smallest and the largest, which
+# still fails a conversion whose every pair is past the bound. Measured (smoke zoo, onnx and
+# onnx-legacy, 2 threads, 20/10 pairs): 15 gates took 11 min, 94 % of it on the CNNs' test sets.
+PAIRING = {"inference batch": {"min_pairs": 15, "max_pairs": 60, "budget_s": 2.0},
+           "inference testset": {"min_pairs": 6, "max_pairs": 30, "budget_s": 3.0}}
+
+THREADS_ENV = "CONVCHECK_GATE_THREADS"
+
+
+class TimerError(RuntimeError):
+    """The timing process could not time a pair (it died, or a model would not load there)."""
+
+
+def gate_threads() -> int:
+    """Threads of every runtime while the gate times: $CONVCHECK_GATE_THREADS, default 1; a
+    value that is not a whole number >= 1 raises ValueError naming the variable."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return 1
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"${THREADS_ENV} = {raw!r}: must be a whole number >= 1 (threads per "
+                         f"runtime while the speed gate times; default 1)")
+    return n
+
+
+def paired_inference(reference, converted, x_reference, x_converted) -> dict:
+    """The gate's measurements on two loaded predictors: a batch and the whole test set, each
+    side on its own layout of the same samples, timed in interleaved pairs (PAIRING)."""
+    bo = np.ascontiguousarray(x_reference[:BATCH])
+    bc = np.ascontiguousarray(x_converted[:BATCH])
+    return {
+        "inference batch": timing.paired_rounds(
+            lambda: reference.predict(bo), lambda: converted.predict(bc),
+            **PAIRING["inference batch"]),
+        "inference testset": timing.paired_rounds(
+            lambda: predict_all(reference, x_reference),
+            lambda: predict_all(converted, x_converted), **PAIRING["inference testset"]),
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class Saved:
+    """A model as the timing process loads it: a converted artifact (`format` and its path) or
+    an original (its model's name and declaration, its framework and its saved file)."""
+    path: str
+    format: str | None = None
+    model: str | None = None
+    declaration: dict | None = None
+    framework: str | None = None
+
+    @classmethod
+    def converted(cls, fmt: str, path: Path) -> "Saved":
+        return cls(str(path), format=fmt)
+
+    @classmethod
+    def original(cls, spec, framework: str, path: Path) -> "Saved":
+        return cls(str(path), model=spec.name, declaration=spec.declaration, framework=framework)
+
+
+class PairTimer:
+    """Times (reference, converted) pairs on gate_threads() threads in its child process."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = gate_threads() if threads is None else threads
+        self._pool: ProcessPoolExecutor | None = None
+
+    def time(self, reference: Saved, converted: Saved, x_reference: np.ndarray,
+             x_converted: np.ndarray) -> dict:
+        """{measurement: Pairs} as paired_inference gives, timed in the child."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start, initargs=(self.threads, [p for p in sys.path if p],
+                                              _project_root()))
+        try:
+            return self._pool.submit(_time, reference, converted, x_reference,
+                                     x_converted).result()
+        except BrokenProcessPool as e:
+            self.close()
+            raise TimerError(f"the speed gate's timing process died ({e}); the next gate starts "
+                             f"a new one") from None
+
+    def ratio(self, reference: Saved, converted: Saved, x: np.ndarray, pairs: int = 30
+              ) -> float:
+        """The median batch ratio converted / reference over `pairs` pairs, timed as the gate
+        times (what benchmarks/speed_gate.py sizes its slowed conversions by)."""
+        if self._pool is None:
+            self.time(reference, reference, x[:BATCH], x[:BATCH])  # start it
+        return self._pool.submit(_batch_ratio, reference, converted, x, pairs).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _project_root() -> str | None:
+    from convcheck.settings.project import active
+
+    project = active()
+    return str(project.root) if project.configured else None
+
+
+# --------------------------------------------------------------------------- the child
+
+_loaded: dict = {}  # (path, format, model, framework) -> predictor
+
+
+def _start(threads: int, sys_path: list[str], project: str | None) -> None:
+    os.environ["CONVCHECK_THREADS"] = str(threads)  # before any framework is imported
+    for p in reversed(sys_path):  # the project's modules import as in the parent
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    if project:  # its model modules' registrations (a runtime, a loader) in force here too
+        from convcheck.settings.project import activate, discover, load_models
+
+        proj = discover(Path(project))
+        activate(proj)
+        load_models(proj)
+
+
+def _load(saved: Saved):
+    key = (saved.path, saved.format, saved.model, saved.framework)
+    if key not in _loaded:
+        if saved.format is not None:
+            _loaded[key] = load_converted(saved.format, Path(saved.path))
+        else:
+            from convcheck.declarations.spec import from_declaration
+            from convcheck.runtimes import load_original
+
+            spec = from_declaration(saved.model, saved.declaration)
+            _loaded[key] = load_original(spec, saved.framework, Path(saved.path))
+    return _loaded[key]
+
+
+def _time(reference: Saved, converted: Saved, x_reference, x_converted) -> dict:
+    from convcheck import frameworks
+
+    pairs = paired_inference(_load(reference), _load(converted), x_reference, x_converted)
+    return {k: replace(p, threads=frameworks.threads()) for k, p in pairs.items()}
+
+
+def _batch_ratio(reference: Saved, converted: Saved, x, pairs: int) -> float:
+    a, b = _load(reference), _load(converted)
+    batch = np.ascontiguousarray(x[:BATCH])
+    return timing.paired_rounds(lambda: a.predict(batch), lambda: b.predict(batch),
+                                min_pairs=pairs, max_pairs=pairs, budget_s=0).median()
