@@ -28,7 +28,7 @@ args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --convcheck-profile|--convcheck-data-dir|--convcheck-cache-dir|--convcheck-models|\
-        --convcheck-targets|--convcheck-tolerances|--convcheck-reports-dir|--convcheck-baseline|--convcheck-locate|--convcheck-save-golden|--convcheck-golden|--convcheck-shard)
+        --convcheck-targets|--convcheck-tolerances|--convcheck-reports-dir|--convcheck-baseline|--convcheck-locate|--convcheck-save-golden|--convcheck-golden|--convcheck-shard|--convcheck-device)
             if [ $# -ge 2 ]; then args+=("$1=$2"); shift 2; else args+=("$1"); shift; fi ;;
         *) args+=("$1"); shift ;;
     esac

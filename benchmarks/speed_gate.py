@@ -8,7 +8,9 @@ speed_ratio bound) runs --repeat times on
   - the conversion slowed by convcheck.testing.faults.slow_down, its extra work scaled so the slowed
     conversion takes about F x its original's time for each F of --factors (the ratio the gate
     judges against speed_ratio; the measured ratio is shown).
-A busy loop in a child process keeps one core at 100 % throughout (--no-load to turn it off).
+Everything is timed as the gate times it, in its timing process (convcheck.runtimes.timer) on
+its threads (default 1; --threads N), the slowed conversions' sizing included. A busy loop in a
+child process keeps one core at 100 % throughout (--no-load to turn it off).
 
     .venv/bin/python benchmarks/speed_gate.py --repeat 5 --factors 1.25 1.5 1.75 2 3
 """

@@ -26,20 +26,24 @@ def threads() -> int:
     and builds the same cache entries; the workers oversubscribe the cores instead."""
     global _threads
     if _threads is None:
-        raw = os.environ.get(THREADS_ENV, "").strip()
-        if not raw:
-            _threads = os.cpu_count() or 1
-        else:
-            try:
-                n = int(raw)
-            except ValueError:
-                n = 0
-            if n < 1:
-                raise ValueError(f"${THREADS_ENV} = {raw!r}: must be a whole number >= 1 "
-                                 f"(threads per runtime; unset: the core count, "
-                                 f"{os.cpu_count()})")
-            _threads = n
+        _threads = count_variable(THREADS_ENV, os.cpu_count() or 1,
+                                  f"threads per runtime; unset: the core count, {os.cpu_count()}")
     return _threads
+
+
+def count_variable(name: str, default: int, what: str) -> int:
+    """A whole number >= 1 from environment variable `name` (unset or blank: `default`); any
+    other value raises ValueError naming the variable, its value and `what` it sets."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"${name} = {raw!r}: must be a whole number >= 1 ({what})")
+    return n
 
 
 DEVICES = ("cpu", "cuda", "auto")

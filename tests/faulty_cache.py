@@ -12,11 +12,15 @@ import pytest
 from convcheck.pipeline import cache
 
 
-def cache_with_fault(bench, tmp: Path, model: str, target: str, make) -> tuple[Path, object]:
+def cache_with_fault(bench, tmp: Path, model: str, target: str, make, tag: str = ""
+                     ) -> tuple[Path, object]:
     """A cache under tmp/cache holding the session's entries for `model`'s `target` conversions
     (and their originals), its PyTorch conversion replaced by make(good_path, dst) -> path, its
     checksum updated so the cache takes it as its own. Returns (the faulty file, the good
-    Converted it replaced). Trains and converts into the session's cache first if needed."""
+    Converted it replaced). Trains and converts into the session's cache first if needed.
+    tag: take instead the entries another compute built in the session's cache (e.g. '-t1',
+    a run with $CONVCHECK_THREADS=1: workbench.compute_tag); the faulty file is made from its
+    conversion, at the same path in tmp/cache as returned."""
     if target not in bench.targets:
         pytest.skip(f"target {target} not selected (--convcheck-targets)")
     good = [bench.converted(model, fw, target, seed) for fw in bench.targets[target].frameworks()
@@ -28,17 +32,23 @@ def cache_with_fault(bench, tmp: Path, model: str, target: str, make) -> tuple[P
             (root / name).symlink_to(bench.cache_dir / name)
     bases = [bench.converted(c.original.spec.name, c.original.framework, c.target.base,
                              c.original.seed) for c in good if c.target.base is not None]
+    def tagged(entry: Path, stem: str) -> Path:
+        return entry.with_name(entry.name.replace(stem, stem + tag, 1))
+
     for conv in good + bases:  # a variant's base conversion too: it is not made again
-        for entry in (conv.original.entry, conv.path.parent):
+        stem = conv.original.stem
+        for entry in (tagged(conv.original.entry, stem), tagged(conv.path.parent, stem)):
+            if not entry.is_dir():
+                pytest.fail(f"no cache entry {entry}: build it first (the tag {tag!r}'s compute)")
             if not (root / "models" / entry.name).exists():
                 shutil.copytree(entry, root / "models" / entry.name)
         # The originals' adversarial sets (made on the original: the fault does not touch them).
-        for entry in (bench.cache_dir / "attacks").glob(f"{conv.original.stem}.*"):
+        for entry in (bench.cache_dir / "attacks").glob(f"{stem}{tag}.*"):
             if not (root / "attacks" / entry.name).exists():
                 shutil.copytree(entry, root / "attacks" / entry.name)
     victim = next(c for c in good if c.original.framework == "pytorch")
-    entry = root / "models" / victim.path.parent.name
-    faulty = make(victim.path, tmp / f"faulty{victim.path.suffix}")
+    entry = root / "models" / tagged(victim.path.parent, victim.original.stem).name
+    faulty = make(entry / victim.path.name, tmp / f"faulty{victim.path.suffix}")
     if faulty.is_dir():  # a bundle (.mlpackage)
         shutil.rmtree(entry / victim.path.name)
         shutil.copytree(faulty, entry / victim.path.name)

@@ -412,10 +412,12 @@ def test_run_sh_takes_either_spelling(tmp_path):
     cache.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))}
     proc = subprocess.run(["bash", str(ROOT / "run.sh"), "--collect-only", "-p", "no:cacheprovider",
-                           "--convcheck-cache-dir", str(cache), "--convcheck-models", "lenet5"],
+                           "--convcheck-cache-dir", str(cache), "--convcheck-models", "lenet5",
+                           "--convcheck-device", "cpu"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
     assert f"cache {cache}" in proc.stdout and "models lenet5," in proc.stdout, proc.stdout[:3000]
+    assert ", device cpu" in proc.stdout, proc.stdout[:3000]
 
 
 # --------------------------------------------------------------------------- a team's declaration mistakes

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from faulty_cache import cache_with_fault
 
+from convcheck.pipeline.workbench import compute_tag
 from convcheck.plugin import state
 from convcheck.runtimes import OrtPredictor
 from convcheck.testing import faults
@@ -63,12 +64,6 @@ def outcomes(out: str) -> dict[str, str]:
     return dict(re.findall(r"^\S+::(\S+) ([A-Z]+)\b", out, flags=re.M))
 
 
-def slowed_cache(bench, tmp: Path):
-    """A cache with the session's LeNet-5 entries, the PyTorch ONNX one slowed down; returns
-    the slowed file and the good conversion it replaces."""
-    return cache_with_fault(bench, tmp, MODEL, TARGET, faults.slow_down)
-
-
 def median_ms(predictor, x, n=7) -> float:
     times = []
     for _ in range(n):
@@ -80,18 +75,11 @@ def median_ms(predictor, x, n=7) -> float:
 
 def test_compare_fails_on_a_slowed_conversion(pytestconfig, tmp_path):
     bench = state.bench(pytestconfig)
-    slow_path, victim = slowed_cache(bench, tmp_path)
-
-    # The fault: bitwise the same outputs, and really slower.
-    x, _ = bench.test_set(victim.original.spec, "pytorch")
-    good, slow = OrtPredictor.load(victim.path), OrtPredictor.load(slow_path)
-    assert np.array_equal(good.predict(x), slow.predict(x)), "slow_down changed the outputs"
-    fast_ms, slow_ms = median_ms(good, x[:32]), median_ms(slow, x[:32])
-    assert slow_ms >= 3 * fast_ms, f"slowed model only {slow_ms / fast_ms:.1f}x slower"
-
     storage, reports = tmp_path / "benchmarks", tmp_path / "reports"
     compare = ["--benchmark-compare", f"--benchmark-compare-fail={COMPARE_FAIL}"]
 
+    # The baseline, on one thread per runtime: a thread count is part of an original's key, so
+    # (on a machine with more cores) it trains and converts its own LeNet-5 beside the session's.
     rc, out = suite(bench.cache_dir, storage, reports, bench, "--benchmark-autosave",
                     "-k", "inference or speed_ratio")
     assert rc == 0 and list(outcomes(out).values()) == ["PASSED"] * 10, out  # 8 timed, 2 gates
@@ -102,6 +90,17 @@ def test_compare_fails_on_a_slowed_conversion(pytestconfig, tmp_path):
 
     rc, out = suite(bench.cache_dir, storage, reports, bench, "-k", "inference", *compare)
     assert rc == 0 and "Performance has regressed" not in out, out
+
+    # The candidate: the baseline's entries, its PyTorch ONNX conversion slowed down.
+    tag = compute_tag({"threads": 1, "device": "cpu"})
+    slow_path, victim = cache_with_fault(bench, tmp_path, MODEL, TARGET, faults.slow_down, tag)
+    good_path = (bench.cache_dir / "models" / slow_path.parent.name / slow_path.name)
+    # The fault: bitwise the same outputs, and really slower.
+    x, _ = bench.test_set(victim.original.spec, "pytorch")
+    good, slow = OrtPredictor.load(good_path), OrtPredictor.load(slow_path)
+    assert np.array_equal(good.predict(x), slow.predict(x)), "slow_down changed the outputs"
+    fast_ms, slow_ms = median_ms(good, x[:32]), median_ms(slow, x[:32])
+    assert slow_ms >= 3 * fast_ms, f"slowed model only {slow_ms / fast_ms:.1f}x slower"
 
     # Every test passes: the run fails on the comparison alone.
     rc, out = suite(tmp_path / "cache", storage, reports, bench, "-k", "inference", *compare)

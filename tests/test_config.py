@@ -875,3 +875,26 @@ def test_override_can_match_an_attack(tmp_path):
     raises(tolerances, tmp_path, '[default]\nabs_p99 = 1e-6\n[[override]]\nattack = "pgd"\n'
                                  'abs_p99 = 1e-5\nreason = "x"\n',
            match=r"override\[0\]\.attack = 'pgd' is unknown; valid: fgsm, boundary, genetic")
+
+
+def test_timing_rounds_come_from_the_profile_unless_given(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from convcheck.plugin import benchmarks
+
+    assert get_profile("smoke").timing_rounds() == 2
+    assert get_profile("paper").timing_rounds() is None
+    path = write(tmp_path, _profile_text() + "\ntiming = { rounds = 0 }\n")
+    raises(load_profiles, path, match=r"p\.timing\.rounds must be >= 1, got 0")
+    path = write(tmp_path, _profile_text() + "\ntiming = { round = 3 }\n")
+    raises(load_profiles, path, match=r"unknown key p\.timing\.round; valid keys: rounds")
+
+    def config(args, profile):
+        monkeypatch.setattr(benchmarks, "run", lambda c: SimpleNamespace(profile=profile))
+        return SimpleNamespace(invocation_params=SimpleNamespace(args=args),
+                               getoption=lambda name: 5 if not args else int(args[-1]))
+
+    assert benchmarks.timing_rounds(config((), get_profile("smoke"))) == 2
+    assert benchmarks.timing_rounds(config(("--benchmark-min-rounds", "7"),
+                                           get_profile("smoke"))) == 7
+    assert benchmarks.timing_rounds(config((), get_profile("paper"))) == 5

@@ -69,3 +69,17 @@ def lenet5_onnx_target():
     from convcheck.settings import load_targets
 
     return load_targets()["onnx"]
+
+
+def test_the_fork_server_imports_what_the_session_converts(monkeypatch):
+    """coremltools takes ~10 s to import (it imports torch and TensorFlow): a session that
+    converts PyTorch to ONNX only does not pay for it, nor for TensorFlow."""
+    from convcheck.conversion import runner
+    from convcheck.conversion.runner import preload
+
+    monkeypatch.setattr(runner, "_preload", runner._preload)  # this session's, put back
+
+    assert preload({("onnx", "pytorch")}) == ["torch", "onnx", "onnxscript"]
+    assert set(preload({("onnx", "keras"), ("coreml", "pytorch")})) == {
+        "torch", "tensorflow", "keras", "onnx", "tf2onnx", "coremltools"}
+    assert preload({("tflite", "pytorch")}) == ["torch"]  # a team's format: its framework's

@@ -3,6 +3,8 @@ where a GPU is (this project's CI has none): here, the choice, its errors and wh
 the cache keys."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from convcheck import frameworks
@@ -43,16 +45,20 @@ def test_cuda_without_a_cuda_device_is_refused_not_run_on_the_cpu():
 
 def test_threads_and_device_are_part_of_an_originals_key(bench, monkeypatch):
     """A LeNet-5 trained on 1 thread differs from one trained on 2 (a weight by 0.41,
-    measured), and a GPU's kernels round differently: neither may load the other's entry."""
+    measured), and a GPU's kernels round differently: neither may load the other's entry, nor
+    replace it (each sits beside the default's, tagged)."""
     entry, parts, stem = bench._original_entry(MODELS.get("lenet5"), "pytorch", 0)
     assert parts["compute"] == {"threads": frameworks.threads(), "device": "cpu"}
-    monkeypatch.setattr(frameworks, "_threads", frameworks.threads() + 1)
-    other_entry, other, _ = bench._original_entry(MODELS.get("lenet5"), "pytorch", 0)
-    assert key_of(other) != key_of(parts) and other_entry == entry  # rebuilt in place
-    monkeypatch.setattr(frameworks, "compute",
-                        lambda fw: {"threads": 2, "device": "gpu", "gpu": "NVIDIA H200"})
-    gpu_entry, gpu, gpu_stem = bench._original_entry(MODELS.get("lenet5"), "pytorch", 0)
-    assert gpu_stem == stem + "-gpu" and gpu_entry != entry  # beside the CPU one
-    attack_parts = bench._attack_entry(gpu, gpu_stem, "fgsm")[1]
-    assert attack_parts["compute"]["device"] == "gpu"
-
+    n = frameworks.threads() + 1
+    monkeypatch.setattr(frameworks, "_threads", n)
+    other_entry, other, other_stem = bench._original_entry(MODELS.get("lenet5"), "pytorch", 0)
+    assert key_of(other) != key_of(parts)
+    if n != os.cpu_count():
+        assert other_stem.endswith(f"-t{n}") and other_entry != entry
+    gpu = {"threads": os.cpu_count(), "device": "gpu", "gpu": "NVIDIA H200", "cuda": "12.8"}
+    monkeypatch.setattr(frameworks, "compute", lambda fw: gpu)
+    gpu_entry, gpu_parts, gpu_stem = bench._original_entry(MODELS.get("lenet5"), "pytorch", 0)
+    assert gpu_stem.endswith("-smoke-gpu") and gpu_entry != entry
+    attack_entry, attack_parts = bench._attack_entry(gpu_parts, gpu_stem, "fgsm")
+    assert attack_parts["compute"]["gpu"] == "NVIDIA H200"
+    assert attack_entry.name == f"{gpu_stem}.fgsm"

@@ -88,3 +88,17 @@ def test_gate_threads_must_be_a_whole_number(monkeypatch, value):
     with pytest.raises(ValueError, match=rf"\$CONVCHECK_GATE_THREADS = '{value}': must be a "
                                          "whole number >= 1"):
         timer.gate_threads()
+
+
+def test_a_file_written_again_is_loaded_again(tmp_path):
+    """The timing process keeps what it loaded, but not past a rewrite of the file."""
+    path = tmp_path / "m.onnx"
+    x64, x32 = (np.zeros((8, n), np.float32) for n in (64, 32))
+    t = PairTimer()
+    try:
+        model = Saved.converted("onnx", matmul_model(path, 64))
+        t.time(model, model, x64, x64)
+        model = Saved.converted("onnx", matmul_model(path, 32))
+        assert t.time(model, model, x32, x32)["inference batch"].n >= 1
+    finally:
+        t.close()

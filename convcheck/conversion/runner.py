@@ -18,9 +18,9 @@ import multiprocessing
 import os
 import sys
 import traceback
-import types
 from pathlib import Path
 
+from convcheck.children import hidden_main
 from convcheck.conversion.artifacts import (  # noqa: F401
     COREML_FILE,
     COREML_MAX_BATCH,
@@ -33,20 +33,43 @@ from convcheck.settings import Target
 
 ERROR_FILE = "converter-error.txt"
 LOG_FILE = "converter.log"
-# What the fork server imports once: every converter's framework. Not convcheck's own modules,
-# which read settings (threads, the project) that each job sets for itself.
+# What the fork server imports once: the converters' frameworks (by default all of them; a
+# session that knows what it will convert asks for those: see preload). Not convcheck's own
+# modules, which read settings (threads, the project) that each job sets for itself.
+FRAMEWORK_MODULES = {"pytorch": ["torch"], "keras": ["tensorflow", "keras"]}
+FORMAT_MODULES = {("onnx", "pytorch"): ["onnx", "onnxscript"],
+                  ("onnx", "keras"): ["onnx", "tf2onnx"], ("coreml", None): ["coremltools"]}
 PRELOAD = ["torch", "onnx", "onnxscript", "tensorflow", "keras", "tf2onnx", "coremltools"]
+_preload = list(PRELOAD)
 # The environment a child takes from the process that asked for the conversion (the server's
 # was frozen when it started): the frameworks' settings and convcheck's.
 PASSED_ENV = ("CONVCHECK_", "KERAS_", "TF_", "CUBLAS_", "OMP_", "PYTHONHASHSEED")
 _context = None
 
 
+def preload(conversions) -> list[str]:
+    """Before the first conversion: have the fork server import only what `conversions`
+    ((format, framework) pairs) need. coremltools alone takes about 10 s to import (it imports
+    torch and TensorFlow): a session converting one PyTorch model to ONNX should not pay it.
+    A format convcheck does not know (a team's exporter) keeps the framework's modules; after
+    the server has started this changes nothing. Returns the modules."""
+    global _preload
+    mods: list[str] = []
+    for fmt, fw in conversions:
+        for m in (FRAMEWORK_MODULES.get(fw, []) + FORMAT_MODULES.get((fmt, fw), [])
+                  + FORMAT_MODULES.get((fmt, None), [])):
+            if m not in mods:
+                mods.append(m)
+    if _context is None:
+        _preload = mods
+    return mods
+
+
 def _forkserver():
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(PRELOAD)
+        _context.set_forkserver_preload(_preload)
     return _context
 
 
@@ -158,15 +181,8 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
            "env": {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}}
     what = f"{target.name} conversion of {spec.name}-{framework} ({target.options[framework]})"
     child = _forkserver().Process(target=_run, args=(job,), name=f"convert {what}")
-    # The child runs this module's _run and needs nothing of the parent's __main__ (pytest's
-    # script, or a team's own script), which multiprocessing would otherwise re-run in every
-    # child, unguarded code and all: hide it while the child's preparation data is taken.
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
+    with hidden_main():
         child.start()
-    finally:
-        sys.modules["__main__"] = main
     child.join(target.timeout_s)
     if child.is_alive():
         child.kill()

@@ -7,6 +7,7 @@ on disk across processes.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,6 +37,15 @@ from convcheck.robustness import attacks, genetic
 from convcheck.runtimes import predict_all
 from convcheck.runtimes.timer import PairTimer
 from convcheck.settings import MAX_NEIGHBOURS, Profile, Target
+
+
+def compute_tag(compute: dict) -> str:
+    """'' for the default compute (every core, the CPU), else what differs: an original trained
+    on another thread count or on a GPU sits beside the default one, so that a run with
+    $CONVCHECK_THREADS=1 (or on a GPU) in the same cache does not replace the default's
+    entries, nor the default run the other's (each would rebuild in turn)."""
+    tag = f"-t{compute['threads']}" if compute["threads"] != (os.cpu_count() or 1) else ""
+    return tag + ("-gpu" if compute["device"] != "cpu" else "")
 
 
 def worst_samples(ref: np.ndarray, got: np.ndarray, n: int) -> list[int]:
@@ -184,9 +194,8 @@ class Workbench:
             "code": source_digest(callable_file(src.ref), Path(train.__file__)),
             "compute": (compute := frameworks.compute(framework)),
         }
-        # a GPU-trained original sits beside the CPU one: neither replaces the other
-        gpu = "-gpu" if compute["device"] != "cpu" else ""
-        stem = f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}{gpu}"
+        stem = (f"{spec.name}-{framework}-s{seed}-{self.profile.name}{self._data_tag(ds)}"
+                f"{compute_tag(compute)}")
         return self.cache_dir / "models" / stem, parts, stem
 
     def _given(self, spec: ModelSpec, framework: str) -> Original:
@@ -258,7 +267,17 @@ class Workbench:
                     parts, stem, self.targets[c.target], c.framework))
             if c.attack:
                 self._expect("attacks", *self._attack_entry(parts, stem, c.attack))
+        # what a conversion child may need: formats of the selected targets (and their bases)
+        runner.preload({(self.targets[n].format, c.framework)
+                        for c in cases for n in self._converter_targets(c.target)})
         return self.progress.planned()
+
+    def _converter_targets(self, name: str | None) -> list[str]:
+        """The targets a case's converter runs for: its own, or a variant's base's."""
+        t = self.targets.get(name) if name else None
+        if t is None:
+            return []
+        return [t.base] if t.base is not None and t.base in self.targets else [name]
 
     def _expect(self, kind: str, entry: Path, parts: dict) -> None:
         if not looks_fresh(entry, parts):

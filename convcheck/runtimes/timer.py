@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from convcheck import frameworks
 from convcheck.checks import paired_timing as timing
+from convcheck.children import hidden_main
 from convcheck.runtimes.base import load_converted, predict_all
 
 BATCH = 32  # the fixed batch: the first BATCH samples of the test set
@@ -51,17 +53,8 @@ class TimerError(RuntimeError):
 def gate_threads() -> int:
     """Threads of every runtime while the gate times: $CONVCHECK_GATE_THREADS, default 1; a
     value that is not a whole number >= 1 raises ValueError naming the variable."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if not raw:
-        return 1
-    try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"${THREADS_ENV} = {raw!r}: must be a whole number >= 1 (threads per "
-                         f"runtime while the speed gate times; default 1)")
-    return n
+    return frameworks.count_variable(THREADS_ENV, 1, "threads per runtime while the speed gate "
+                                                     "times; default 1")
 
 
 def paired_inference(reference, converted, x_reference, x_converted) -> dict:
@@ -108,26 +101,28 @@ class PairTimer:
     def time(self, reference: Saved, converted: Saved, x_reference: np.ndarray,
              x_converted: np.ndarray) -> dict:
         """{measurement: Pairs} as paired_inference gives, timed in the child."""
+        return self._submit(_time, reference, converted, x_reference, x_converted)
+
+    def ratio(self, reference: Saved, converted: Saved, x: np.ndarray, pairs: int = 30
+              ) -> float:
+        """The median batch ratio converted / reference over `pairs` pairs, timed as the gate
+        times (what benchmarks/speed_gate.py sizes its slowed conversions by)."""
+        return self._submit(_batch_ratio, reference, converted, x, pairs)
+
+    def _submit(self, fn, *args):
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start, initargs=(self.threads, [p for p in sys.path if p],
                                               _project_root()))
         try:
-            return self._pool.submit(_time, reference, converted, x_reference,
-                                     x_converted).result()
+            with hidden_main():  # the first submit starts the child
+                future = self._pool.submit(fn, *args)
+            return future.result()
         except BrokenProcessPool as e:
             self.close()
             raise TimerError(f"the speed gate's timing process died ({e}); the next gate starts "
                              f"a new one") from None
-
-    def ratio(self, reference: Saved, converted: Saved, x: np.ndarray, pairs: int = 30
-              ) -> float:
-        """The median batch ratio converted / reference over `pairs` pairs, timed as the gate
-        times (what benchmarks/speed_gate.py sizes its slowed conversions by)."""
-        if self._pool is None:
-            self.time(reference, reference, x[:BATCH], x[:BATCH])  # start it
-        return self._pool.submit(_batch_ratio, reference, converted, x, pairs).result()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -144,7 +139,7 @@ def _project_root() -> str | None:
 
 # --------------------------------------------------------------------------- the child
 
-_loaded: dict = {}  # (path, format, model, framework) -> predictor
+_loaded: dict = {}  # (path, its mtime, format, model, framework) -> predictor
 
 
 def _start(threads: int, sys_path: list[str], project: str | None) -> None:
@@ -161,7 +156,10 @@ def _start(threads: int, sys_path: list[str], project: str | None) -> None:
 
 
 def _load(saved: Saved):
-    key = (saved.path, saved.format, saved.model, saved.framework)
+    # the file's mtime too: a path written again (a rebuilt entry, a benchmark's scratch file)
+    # is another model
+    key = (saved.path, os.stat(saved.path).st_mtime_ns, saved.format, saved.model,
+           saved.framework)
     if key not in _loaded:
         if saved.format is not None:
             _loaded[key] = load_converted(saved.format, Path(saved.path))

@@ -32,9 +32,10 @@ _HP_TYPES = {
 }
 _OPTIMIZERS = ("sgd", "adam")
 _PROFILE_TYPES = {"description": str, "seeds": list, "data": dict, "train": dict, "attack": dict,
-                  "hypothesis": dict}
+                  "hypothesis": dict, "timing": dict}
 _DATA_TYPES = {"n_train": int, "n_test": int}
 _HYPOTHESIS_TYPES = {"max_batch": int, "max_examples": int}
+_TIMING_TYPES = {"rounds": int}
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class Profile:
         the one number given for every data set; None when the profile has none for it."""
         eps = self.attack("fgsm")["eps"]
         return eps.get(dataset, eps.get("default")) if isinstance(eps, dict) else eps
+
+    def timing_rounds(self) -> int | None:
+        """Rounds of each Table III timing (pytest-benchmark's), None: pytest-benchmark's
+        --benchmark-min-rounds. An explicit --benchmark-min-rounds wins."""
+        return self.extra["timing"].get("rounds")
 
     def sizes(self, dataset: str) -> dict:
         return self.data.get(dataset, {"n_train": None, "n_test": None})
@@ -128,15 +134,17 @@ def _parse_profile(path, name, body) -> Profile:
             )
         train[model] = HyperParams(**{k: (float(v) if k in ("lr", "momentum") else v)
                                       for k, v in hp.items()})
-    # hypothesis: the property tests' batch size and example count (convcheck/plugin/hypothesis.py).
-    hyp = body.get("hypothesis", {})
-    _unknown(path, f"{name}.hypothesis", hyp, _HYPOTHESIS_TYPES)
-    for k, v in hyp.items():
-        _check_type(path, f"{name}.hypothesis", k, v, _HYPOTHESIS_TYPES[k])
-        if v < 1:
-            raise ConfigError(f"{path}: {name}.hypothesis.{k} must be >= 1, got {v}")
+    # hypothesis: the property tests' batch size and example count (convcheck/plugin/hypothesis.py);
+    # timing: rounds of Table III's timings (convcheck/plugin/benchmarks.py).
+    for section, types in (("hypothesis", _HYPOTHESIS_TYPES), ("timing", _TIMING_TYPES)):
+        table = body.get(section, {})
+        _unknown(path, f"{name}.{section}", table, types)
+        for k, v in table.items():
+            _check_type(path, f"{name}.{section}", k, v, types[k])
+            if v < 1:
+                raise ConfigError(f"{path}: {name}.{section}.{k} must be >= 1, got {v}")
     _check_attacks(path, name, body["attack"])
-    extra = {k: body.get(k, {}) for k in ("attack", "hypothesis")}
+    extra = {k: body.get(k, {}) for k in ("attack", "hypothesis", "timing")}
     return Profile(name, body.get("description", ""), tuple(seeds), data, train, extra)
 
 
