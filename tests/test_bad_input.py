@@ -411,6 +411,7 @@ def test_run_sh_takes_either_spelling(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCHECK_", "PYTEST_"))}
+    env["CONVCHECK_WORKERS"] = "2"  # ./run.sh test's, exported in the same shells: not refused
     proc = subprocess.run(["bash", str(ROOT / "run.sh"), "--collect-only", "-p", "no:cacheprovider",
                            "--convcheck-cache-dir", str(cache), "--convcheck-models", "lenet5",
                            "--convcheck-device", "cpu"],

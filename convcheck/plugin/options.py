@@ -224,7 +224,9 @@ def _check_variables(config, problems: Problems) -> None:
         value = config.getoption(f"--convcheck-{name}")
         if value is not None and not value.strip():
             problems.add(f"--convcheck-{name} is empty; leave it out for the default")
-    known = {env for env, _ in OPTIONS.values()} | {frameworks.THREADS_ENV, timer.THREADS_ENV}
+    # CONVCHECK_WORKERS: ./run.sh test's worker count (its -n), set in the same shells
+    known = ({env for env, _ in OPTIONS.values()}
+             | {frameworks.THREADS_ENV, timer.THREADS_ENV, "CONVCHECK_WORKERS"})
     for var in sorted(v for v in os.environ if v.startswith("CONVCHECK_") and v not in known):
         near = difflib.get_close_matches(var, sorted(known), n=1)
         problems.add(f"${var} is not a convcheck variable"
