@@ -18,3 +18,30 @@ def hidden_main():
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+def parent_context() -> dict:
+    """What a child needs to import the parent's project as the parent did: its sys.path and
+    the root of the project whose settings it runs under (None: none). See enter_project."""
+    from convcheck.settings.project import active
+
+    project = active()
+    return {"sys_path": [p for p in sys.path if p],
+            "project": str(project.root) if project.configured else None}
+
+
+def enter_project(context: dict) -> None:
+    """In a child: the parent's sys.path, and the project's model modules imported as at the
+    parent's start-up, so that a register_* call in them (an exporter, a runtime, a loader, a
+    data set) is in force here too."""
+    for p in reversed(context["sys_path"]):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    if context.get("project"):
+        from pathlib import Path
+
+        from convcheck.settings.project import activate, discover, load_models
+
+        project = discover(Path(context["project"]))
+        activate(project)
+        load_models(project)

@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from convcheck.children import hidden_main
+from convcheck.children import enter_project, hidden_main, parent_context
 from convcheck.conversion.artifacts import (  # noqa: F401
     COREML_FILE,
     COREML_MAX_BATCH,
@@ -164,20 +164,11 @@ def _weight_elements(spec) -> dict[str, int]:
     return counts
 
 
-def _project_root() -> str | None:
-    """The root of the project whose settings this process runs under (None: none)."""
-    from convcheck.settings.project import active
-
-    project = active()
-    return str(project.root) if project.configured else None
-
-
 def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -> Path:
     """Convert the model saved at `source` into `out_dir`; returns the artifact's path."""
     job = {"model": spec.name, "spec": spec.declaration, "framework": framework,
            "source": str(source), "format": target.format, "options": target.options[framework],
-           "out_dir": str(out_dir), "sys_path": [p for p in sys.path if p],
-           "project": _project_root(),
+           "out_dir": str(out_dir), **parent_context(),
            "env": {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}}
     what = f"{target.name} conversion of {spec.name}-{framework} ({target.options[framework]})"
     child = _forkserver().Process(target=_run, args=(job,), name=f"convert {what}")
@@ -203,6 +194,11 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
     return out_dir / artifact_file(target)
 
 
+def _write_error(out_dir: Path, e: BaseException) -> None:
+    """The converter's own error, its traceback's last lines, for the parent to show."""
+    (out_dir / ERROR_FILE).write_text("".join(traceback.format_exception(e)[-6:]))
+
+
 def _run(job: dict) -> None:
     """The forked child: its output to the log, the converter's own error to ERROR_FILE."""
     out_dir = Path(job["out_dir"])
@@ -214,8 +210,7 @@ def _run(job: dict) -> None:
     try:
         _child(job)
     except BaseException as e:  # the parent shows this, the converter's own message
-        tb = traceback.format_exception(e)
-        (out_dir / ERROR_FILE).write_text("".join(tb[-6:]))
+        _write_error(out_dir, e)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(3)
@@ -231,17 +226,7 @@ def _child(job: dict) -> None:
     from convcheck.declarations.registry import EXPORTERS
     from convcheck.declarations.spec import from_declaration, import_callable
 
-    for p in reversed(job["sys_path"]):  # the project's modules import as in the parent
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    if job.get("project"):
-        # The project's model modules, imported as at the parent's start-up: a register_*
-        # call in them (an exporter, a runtime, a data set) is in force here too.
-        from convcheck.settings.project import activate, discover, load_models
-
-        project = discover(Path(job["project"]))
-        activate(project)
-        load_models(project)
+    enter_project(job)
     spec, out_dir = from_declaration(job["model"], job["spec"]), Path(job["out_dir"])
     framework, options, source = job["framework"], job["options"], Path(job["source"])
     path = out_dir / artifact_file_for(job["format"], options)
@@ -274,6 +259,5 @@ if __name__ == "__main__":  # a job by hand: python -m convcheck.conversion.runn
     try:
         _child(job)
     except BaseException as e:
-        tb = traceback.format_exception(e)
-        Path(job["out_dir"], ERROR_FILE).write_text("".join(tb[-6:]))
+        _write_error(Path(job["out_dir"]), e)
         sys.exit(3)

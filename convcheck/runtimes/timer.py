@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ import numpy as np
 
 from convcheck import frameworks
 from convcheck.checks import paired_timing as timing
-from convcheck.children import hidden_main
+from convcheck.children import enter_project, hidden_main, parent_context
 from convcheck.runtimes.base import load_converted, predict_all
 
 BATCH = 32  # the fixed batch: the first BATCH samples of the test set
@@ -113,8 +112,7 @@ class PairTimer:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start, initargs=(self.threads, [p for p in sys.path if p],
-                                              _project_root()))
+                initializer=_start, initargs=(self.threads, parent_context()))
         try:
             with hidden_main():  # the first submit starts the child
                 future = self._pool.submit(fn, *args)
@@ -130,13 +128,6 @@ class PairTimer:
             self._pool = None
 
 
-def _project_root() -> str | None:
-    from convcheck.settings.project import active
-
-    project = active()
-    return str(project.root) if project.configured else None
-
-
 # --------------------------------------------------------------------------- the child
 
 _loaded: dict = {}  # (path, its mtime, format, model, framework) -> predictor
@@ -145,17 +136,9 @@ _loaded: dict = {}  # (path, its mtime, format, model, framework) -> predictor
 KEEP = 4
 
 
-def _start(threads: int, sys_path: list[str], project: str | None) -> None:
+def _start(threads: int, context: dict) -> None:
     os.environ["CONVCHECK_THREADS"] = str(threads)  # before any framework is imported
-    for p in reversed(sys_path):  # the project's modules import as in the parent
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    if project:  # its model modules' registrations (a runtime, a loader) in force here too
-        from convcheck.settings.project import activate, discover, load_models
-
-        proj = discover(Path(project))
-        activate(proj)
-        load_models(proj)
+    enter_project(context)  # its registrations (a runtime, a loader) in force here too
 
 
 def _load(saved: Saved):
