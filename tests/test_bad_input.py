@@ -500,3 +500,9 @@ def test_a_baseline_without_records_is_refused_naming_the_option(tmp_path):
 def test_locate_takes_failures_or_always():
     out = refused("--convcheck-locate=sometimes")
     assert "convcheck: --convcheck-locate: 'sometimes': valid values: failures, always" in out, out
+
+
+def test_gate_threads_variable_must_be_a_whole_number():
+    out = refused(env={"CONVCHECK_GATE_THREADS": "0"})
+    assert ("convcheck: $CONVCHECK_GATE_THREADS = '0': must be a whole number >= 1 (threads per "
+            "runtime while the speed gate times; default 1)") in out
