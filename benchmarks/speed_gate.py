@@ -91,6 +91,7 @@ def main() -> None:
                 model, fw, target = spec.split(":")
                 conv = bench.converted(model, fw, target, profile.seeds[0])
                 x, _ = bench.test_set(conv.original.spec, fw)
+                x = x[:profile.timing_samples()]  # the test-set timing's samples, as the gate
                 case = conv.case.tolerance_case(profile.name)
                 tol = lambda key, c=case: tolerances.lookup(key, **c)  # noqa: E731
                 o = conv.original

@@ -887,7 +887,15 @@ def test_timing_rounds_come_from_the_profile_unless_given(tmp_path, monkeypatch)
     path = write(tmp_path, _profile_text() + "\ntiming = { rounds = 0 }\n")
     raises(load_profiles, path, match=r"p\.timing\.rounds must be >= 1, got 0")
     path = write(tmp_path, _profile_text() + "\ntiming = { round = 3 }\n")
-    raises(load_profiles, path, match=r"unknown key p\.timing\.round; valid keys: rounds")
+    raises(load_profiles, path, match=r"unknown key p\.timing\.round; valid keys: rounds, "
+                                      r"samples")
+    # the samples a test-set timing passes over: smoke's 128, the others' whole test set
+    assert get_profile("smoke").timing_samples() == 128
+    assert get_profile("standard").timing_samples() is None
+    path = write(tmp_path, _profile_text() + "\ntiming = { samples = 0 }\n")
+    raises(load_profiles, path, match=r"p\.timing\.samples must be >= 1, got 0")
+    path = write(tmp_path, _profile_text() + "\ntiming = { samples = 1.5 }\n")
+    raises(load_profiles, path, match=r"p\.timing\.samples")
 
     def config(args, profile):
         monkeypatch.setattr(benchmarks, "run", lambda c: SimpleNamespace(profile=profile))

@@ -1,6 +1,8 @@
 """Tests of the performance checks (size ratio, speed ratio, timings) and Tables III and IV."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from convcheck import checks
@@ -64,6 +66,12 @@ def test_speed_ratio_fails_only_when_the_interval_is_above_the_bound():
         "interval of the median ratio 2.6 (2.34-2.86) over 20 interleaved pairs; median original "
         "1.000 ms, converted 2.600 ms; load 0.50 -> 0.60"]
     assert v.failed_metrics() == {"inference_testset_ratio_low"}
+    # the samples per call, where the pairs recorded them (the profile's timing.samples)
+    sized = checks.speed_ratio("m", {"inference testset": replace(pairs(2.6, noise=spread),
+                                                                 samples=128)},
+                               tol({"speed_ratio": 2.0}))
+    assert "over 20 interleaved pairs of 128 samples; median" in sized.failures[0]
+    assert sized.measured["inference_testset_samples"] == 128
     # the median above the bound, the interval across it: noise, not a finding
     wide = checks.speed_ratio("m", {"inference batch": pairs(2.1, noise=spread)},
                               tol({"speed_ratio": 2.0}))

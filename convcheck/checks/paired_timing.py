@@ -33,6 +33,7 @@ class Pairs:
     load: tuple[float, float]  # the machine's 1-minute load average before and after
     calls: tuple[int, int] = (1, 1)  # calls of each side per round
     threads: int | None = None  # every runtime's threads while timing (None: not recorded)
+    samples: int | None = None  # samples per call (None: not recorded)
 
     @property
     def ratios(self) -> np.ndarray:
@@ -57,6 +58,7 @@ class Pairs:
                 "original_s": float(np.median(self.original_s)),
                 "converted_s": float(np.median(self.converted_s)),
                 "calls_per_round": list(self.calls), "threads": self.threads,
+                "samples": self.samples,
                 "load_before": self.load[0], "load_after": self.load[1]}
 
 

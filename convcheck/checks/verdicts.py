@@ -166,7 +166,9 @@ def speed_ratio(case_id: str, pairs: dict, tol: Lookup, against: str = "original
         v.limit(f"{key}_ratio_low", m["ratio_low"], tol, key="speed_ratio",
                 where=f"the lower end of the {m['confidence']:.1%} interval of the median "
                       f"ratio {m['ratio']:.3g} ({m['ratio_low']:.3g}-{m['ratio_high']:.3g}) over "
-                      f"{m['pairs']} interleaved pairs; median {against} "
+                      f"{m['pairs']} interleaved pairs"
+                      + (f" of {m['samples']} samples" if m.get("samples") else "")
+                      + f"; median {against} "
                       f"{m['original_s'] * 1e3:.3f} ms, converted {m['converted_s'] * 1e3:.3f} "
                       f"ms; load {m['load_before']:.2f} -> {m['load_after']:.2f}"
                       + (f"; {m['threads']} thread{'s' if m['threads'] != 1 else ''} per "

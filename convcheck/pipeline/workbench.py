@@ -6,6 +6,7 @@ on disk across processes.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -392,6 +393,20 @@ class Workbench:
                                 f"expected {spec.output_shape(len(x))} (the declared task)")
             self._outputs[model.id] = out
         return self._outputs[model.id]
+
+    def release(self, original_id: str) -> int:
+        """Let go of the runtimes the conversions of the original `original_id` loaded (an
+        onnxruntime session keeps its memory arena at its largest batch's size); a conversion
+        used again loads its runtime again. Their outputs stay. Returns how many were let go."""
+        released = 0
+        for c in self._converted.values():
+            if isinstance(c, Converted) and c.original.id == original_id \
+                    and "predictor" in vars(c):  # functools.cached_property's slot
+                del c.predictor
+                released += 1
+        if released:
+            gc.collect()  # a runtime's session may sit in a reference cycle (a traceback's)
+        return released
 
     def compared(self) -> list[Converted]:
         """The conversions whose outputs this session computed (what golden data can keep)."""

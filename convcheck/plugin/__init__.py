@@ -5,7 +5,7 @@ library, registers its options (all named ``--convcheck-*``, so they collide wit
 does nothing else, until it finds the project's settings (``convcheck.toml``, or
 ``[tool.convcheck]`` in ``pyproject.toml``, at the rootdir) or ``--convcheck`` is given. Only
 then are the suite's plugins (convcheck.plugin.options, .session, .records, .parametrize,
-.fixtures, .expected, .benchmarks, .hypothesis, .gate, .golden, .workers) imported and
+.fixtures, .expected, .benchmarks, .hypothesis, .gate, .golden, .workers, .order) imported and
 registered: another project's test session pays no import, prints no header line and collects
 nothing more.
 """
@@ -135,6 +135,7 @@ def pytest_configure(config):
         gate,
         hypothesis,
         options,
+        order,
         parametrize,
         records,
         session,
@@ -147,7 +148,7 @@ def pytest_configure(config):
     # everything (a usage error ends the session here), session makes the Workbench, records
     # prepares the run's records; the others add hooks and fixtures.
     for module in (options, session, records, parametrize, fixtures, expected, benchmarks,
-                   hypothesis, gate, golden_plugin, workers):
+                   hypothesis, gate, golden_plugin, workers, order):
         config.pluginmanager.register(module, module.__name__)
 
 

@@ -70,14 +70,14 @@ def alone(request):
 @pytest.fixture(autouse=True)
 def _beside_timing(request):
     """Under xdist, every test but a timed one holds the run's timing lock shared."""
-    if is_worker(request.config) and not _is_timed(request.node):
+    if is_worker(request.config) and not is_timed(request.node):
         with _timing_lock(request.config, exclusive=False):
             yield
     else:
         yield
 
 
-def _is_timed(item) -> bool:
+def is_timed(item) -> bool:
     return (getattr(item, "originalname", None) in TIMED_TESTS
             or item.get_closest_marker("timing") is not None)
 
@@ -205,7 +205,7 @@ def pytest_terminal_summary(terminalreporter, config):
                 terminalreporter.write_line(line, yellow=True)
 
 
-def _original(item) -> str | None:
+def original_of(item) -> str | None:
     """The id of the original model (its case: model-framework-seed) whose case the item
     checks, or None."""
     callspec = getattr(item, "callspec", None)
@@ -226,8 +226,8 @@ def pytest_collection_modifyitems(config, items):
     shard = run(config).shard
     keep, dropped = [], []
     for item in items:
-        original = _original(item)
-        if _is_timed(item):
+        original = original_of(item)
+        if is_timed(item):
             item.add_marker(pytest.mark.xdist_group(TIMED))
         elif original is not None:
             item.add_marker(pytest.mark.xdist_group(original))

@@ -57,17 +57,19 @@ def gate_threads() -> int:
 
 
 def paired_inference(reference, converted, x_reference, x_converted) -> dict:
-    """The gate's measurements on two loaded predictors: a batch and the whole test set, each
-    side on its own layout of the same samples, timed in interleaved pairs (PAIRING)."""
+    """The gate's measurements on two loaded predictors: a batch and the test-set samples given
+    (the profile's timing.samples), each side on its own layout of the same samples, timed in
+    interleaved pairs (PAIRING)."""
     bo = np.ascontiguousarray(x_reference[:BATCH])
     bc = np.ascontiguousarray(x_converted[:BATCH])
     return {
-        "inference batch": timing.paired_rounds(
+        "inference batch": replace(timing.paired_rounds(
             lambda: reference.predict(bo), lambda: converted.predict(bc),
-            **PAIRING["inference batch"]),
-        "inference testset": timing.paired_rounds(
+            **PAIRING["inference batch"]), samples=len(bo)),
+        "inference testset": replace(timing.paired_rounds(
             lambda: predict_all(reference, x_reference),
             lambda: predict_all(converted, x_converted), **PAIRING["inference testset"]),
+            samples=len(x_reference)),
     }
 
 

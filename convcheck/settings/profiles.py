@@ -35,7 +35,7 @@ _PROFILE_TYPES = {"description": str, "seeds": list, "data": dict, "train": dict
                   "hypothesis": dict, "timing": dict}
 _DATA_TYPES = {"n_train": int, "n_test": int}
 _HYPOTHESIS_TYPES = {"max_batch": int, "max_examples": int}
-_TIMING_TYPES = {"rounds": int}
+_TIMING_TYPES = {"rounds": int, "samples": int}
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,11 @@ class Profile:
         """Rounds of each Table III timing (pytest-benchmark's), None: pytest-benchmark's
         --benchmark-min-rounds. An explicit --benchmark-min-rounds wins."""
         return self.extra["timing"].get("rounds")
+
+    def timing_samples(self) -> int | None:
+        """Test samples a test-set timing passes over (Table III's and the speed gate's), the
+        first ones of the test set; None: the whole test set."""
+        return self.extra["timing"].get("samples")
 
     def sizes(self, dataset: str) -> dict:
         return self.data.get(dataset, {"n_train": None, "n_test": None})
@@ -135,7 +140,8 @@ def _parse_profile(path, name, body) -> Profile:
         train[model] = HyperParams(**{k: (float(v) if k in ("lr", "momentum") else v)
                                       for k, v in hp.items()})
     # hypothesis: the property tests' batch size and example count (convcheck/plugin/hypothesis.py);
-    # timing: rounds of Table III's timings (convcheck/plugin/benchmarks.py).
+    # timing: rounds of Table III's timings (convcheck/plugin/benchmarks.py) and the samples of
+    # a test-set timing (convcheck/suite/performance.py).
     for section, types in (("hypothesis", _HYPOTHESIS_TYPES), ("timing", _TIMING_TYPES)):
         table = body.get(section, {})
         _unknown(path, f"{name}.{section}", table, types)

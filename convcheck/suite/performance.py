@@ -28,6 +28,12 @@ def _inputs(bench, model):
     return x
 
 
+def _timed_set(bench, model):
+    """The samples a test-set timing passes over: the profile's timing.samples first ones of
+    the test set (all of it where the profile sets none)."""
+    return _inputs(bench, model)[:bench.profile.timing_samples()]
+
+
 def _load(model, bench, measure):
     predictor = measure(model, "load", model.load)
     out = predictor.predict(_inputs(bench, model)[:1])  # the timed load gave a working model
@@ -41,7 +47,7 @@ def _infer_batch(model, bench, measure):
 
 
 def _infer_testset(model, bench, measure):
-    x = _inputs(bench, model)
+    x = _timed_set(bench, model)
     out = measure(model, "inference testset", lambda: predict_all(model.predictor, x), len(x))
     assert out.shape == model.case.spec.output_shape(len(x)), f"{model.id}: output {out.shape}"
 
@@ -116,6 +122,6 @@ def test_speed_ratio(converted, bench, tol, expect, alone):
     benchmark: it runs under --benchmark-disable too."""
     _timed_here(converted)
     ref, against = _reference(bench, converted)
-    pairs = bench.timer.time(_saved(ref), _saved(converted), _inputs(bench, ref),
-                             _inputs(bench, converted))
+    pairs = bench.timer.time(_saved(ref), _saved(converted), _timed_set(bench, ref),
+                             _timed_set(bench, converted))
     expect(checks.speed_ratio(converted.id, pairs, tol(converted), against), converted)
