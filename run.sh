@@ -89,4 +89,7 @@ if [ "${1:-}" = upgrade ]; then
     exec "$env/bin/python" -m pytest tests_conformance "--convcheck-cache-dir=$cache" \
         "--convcheck-reports-dir=$reports/candidate" "--convcheck-baseline=$reports/baseline" "$@"
 fi
-exec .venv/bin/python -m pytest tests_conformance "$@"
+# Two pytest-xdist workers (a later -n replaces it; -n 0: one process): each original model's
+# training, conversions and tests on one worker while the other builds another; the timed tests
+# (Table III, the speed gate) run last and alone (README: Workers and shards).
+exec .venv/bin/python -m pytest tests_conformance -n "${CONVCHECK_WORKERS:-2}" "$@"

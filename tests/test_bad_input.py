@@ -506,3 +506,11 @@ def test_gate_threads_variable_must_be_a_whole_number():
     out = refused(env={"CONVCHECK_GATE_THREADS": "0"})
     assert ("convcheck: $CONVCHECK_GATE_THREADS = '0': must be a whole number >= 1 (threads per "
             "runtime while the speed gate times; default 1)") in out
+
+
+@pytest.mark.parametrize("option", ["--benchmark-compare", "--benchmark-autosave"])
+def test_pytest_benchmarks_own_outputs_need_a_run_without_workers(option):
+    out = refused("-n", "2", option)
+    assert (f"convcheck: {option} needs a run without pytest-xdist workers: pytest-benchmark's "
+            "table, comparisons and saved runs are made in one process") in out
+    assert "Add -n 0 (./run.sh: CONVCHECK_WORKERS=0)" in out

@@ -264,6 +264,16 @@ def test_slicing_gather_scatter_and_layout():
         close(run(lambda v: mb.scatter(data=v, indices=np.array([3, 1], np.int32), updates=upd,
                                        axis=1, mode=mode), x), want)
     close(run(lambda v: mb.transpose(x=v, perm=[2, 0, 1]), x), x.transpose(2, 0, 1))
+    # float16 data: each updated element computed in float32 and rounded once, the others kept
+    # (the whole tensor is not cast there and back: a recurrent loop scatters every step)
+    h, uh = x.astype(np.float16), upd.astype(np.float16)
+    got = run(lambda v: mb.scatter(data=v, indices=np.array([3, 1], np.int32), updates=uh,
+                                   axis=1, mode="add"), h, opset=ct.target.iOS16)
+    want = h.astype(np.float32)
+    for i, j in enumerate([3, 1]):
+        want[:, j] += uh[:, i].astype(np.float32)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, want.astype(np.float16))
     close(run(lambda v: mb.reshape(x=v, shape=[3, -1]), x), x.reshape(3, -1))
     close(run(lambda v: mb.expand_dims(x=v, axes=[0, -1]), x), x[None, ..., None])
     close(run(lambda v: mb.squeeze(x=mb.expand_dims(x=v, axes=[1]), axes=[1]), x), x)

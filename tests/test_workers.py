@@ -27,6 +27,7 @@ pytestmark = pytest.mark.xdist_group("convcheck-test-workers")
 
 MODEL = "lenet5"
 SELECTION = (f"--convcheck-models={MODEL}", "--convcheck-targets=onnx", "--benchmark-disable")
+TIMED = re.compile(r"test_speed_ratio|test_load_|test_inference_(batch|testset)_")
 
 
 def _outcomes(run_dir: Path) -> dict[str, str]:
@@ -74,10 +75,45 @@ def test_two_workers_give_the_serial_verdicts_in_one_run_directory(serial, tmp_p
     assert got == want
     assert Counter(r["check"] for r in read_records(run)) == Counter(
         r["check"] for r in read_records(serial_run))
-    # the speed gate ran last, after every other test of both workers had finished
+    # the timed tests (the speed gate, Table III's timings) ran last, after every other test
+    # of both workers had finished: 2 gates, 3 timings of each of 2 originals and 2 conversions
     ran = [line for line in out.splitlines() if line.startswith("[gw")]
-    timed = [i for i, line in enumerate(ran) if "test_speed_ratio" in line]
-    assert len(timed) == 2 and timed == list(range(len(ran) - 2, len(ran))), ran[-4:]
+    timed = [i for i, line in enumerate(ran) if TIMED.search(line)]
+    assert len(timed) == 14 and timed == list(range(len(ran) - 14, len(ran))), ran[-16:]
+
+
+def test_a_workers_progress_lines_reach_the_terminal_naming_it(capfd):
+    """A worker's terminal output goes nowhere (execnet sends its stdout to /dev/null); its
+    standard error is the controller's, so progress on long work is written there."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from convcheck.plugin.session import _progress_writer
+
+    capman = SimpleNamespace(global_and_fixture_disabled=contextlib.nullcontext)
+    config = SimpleNamespace(
+        workerinput={"workerid": "gw1"},
+        pluginmanager=SimpleNamespace(getplugin=lambda name: capman
+                                      if name == "capturemanager" else None))
+    _progress_writer(config)("training lenet5-keras-s0 (smoke: 4000 samples)")
+    out, err = capfd.readouterr()
+    assert err == "[convcheck gw1] training lenet5-keras-s0 (smoke: 4000 samples)\n" and not out
+
+
+def test_table_iii_is_timed_under_workers_last_and_alone(serial, tmp_path):
+    """pytest-benchmark times nothing under xdist on its own; under loadgroup convcheck runs
+    the timings last, alone, and lets it time them: Table III is filled as by a serial run."""
+    bench, _ = serial
+    reports = tmp_path / "reports"
+    rc, out = run_suite(bench, "tests_conformance", *SELECTION[:2], "-n", "2",
+                        "-k", "test_inference_batch", "--benchmark-min-rounds=2",
+                        f"--convcheck-cache-dir={bench.cache_dir}",
+                        f"--convcheck-reports-dir={reports}")
+    assert rc == 0, out
+    assert "automatically disabled because xdist" not in out, out
+    times = [r for r in read_records(_run_dir(reports)) if r["check"] == "time_inference_batch"]
+    assert len(times) == 4, times  # 2 originals, 2 conversions
+    assert all(r["measured"]["rounds"] >= 2 and r["measured"]["median_s"] > 0 for r in times), times
 
 
 def test_under_another_distribution_the_speed_gate_skips_saying_why(serial, tmp_path):

@@ -1,6 +1,7 @@
 """The order a process runs its tests in, and what it lets go of after: each original model's
 tests together (its own checks and its conversions'), the timed tests last; and once a process
-has run an original's last test, the runtimes its conversions loaded are released.
+has run an original's last test (of the untimed ones, then of the timed ones, Table III's among
+them), the runtimes its conversions loaded are released.
 
 Why: pytest runs a parametrized suite function by function, so the first suite function that
 runs a conversion loads its runtime and every later one keeps it. Over the whole smoke zoo (105
@@ -37,6 +38,5 @@ def pytest_collection_modifyitems(config, items):
 def pytest_runtest_teardown(item, nextitem):
     yield
     here = original_of(item)
-    if here is not None and not is_timed(item) and (
-            nextitem is None or original_of(nextitem) != here):
+    if here is not None and (nextitem is None or original_of(nextitem) != here):
         bench(item.config).release(here)

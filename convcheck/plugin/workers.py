@@ -40,6 +40,9 @@ DIST_KEY = "convcheck_dist"  # workerinput: the controller's --dist (convcheck m
 # their figures.
 TIMED = "convcheck-timed-alone"
 TIMED_TESTS = ("test_speed_ratio",)
+# pytest-benchmark's options whose output only a process without workers produces
+PYTEST_BENCHMARK_OWN = ("--benchmark-compare", "--benchmark-compare-fail", "--benchmark-save",
+                        "--benchmark-autosave", "--benchmark-json", "--benchmark-histogram")
 
 
 def timed_alone(config) -> bool:
@@ -50,30 +53,31 @@ def timed_alone(config) -> bool:
 
 @pytest.fixture
 def alone(request):
-    """For a test that times a model: under xdist, it runs holding the run's timing lock
-    exclusively (every other test holds it shared), so no other worker's test runs beside it;
-    skipped where the timed tests are not scheduled last (a --dist other than loadgroup: they
-    would wait on, and hold up, the others all run long)."""
-    if not is_worker(request.config):
-        yield
-        return
-    if not timed_alone(request.config):
+    """For a test that judges a timing (the speed gate): skipped where the timed tests are not
+    scheduled last (a --dist other than loadgroup: they would wait on, and hold up, the others
+    all run long). Where they are, it runs holding the run's timing lock exclusively
+    (_beside_timing)."""
+    if is_worker(request.config) and not timed_alone(request.config):
         n = request.config.workerinput.get("workercount")
         pytest.skip(f"timed only without other workers: {n} pytest-xdist workers share this "
                     f"machine under a --dist other than loadgroup, and their load would be in "
                     "the figures (use --dist loadgroup, convcheck's default under -n, which "
                     "times these tests last and alone; or run without -n)")
-    with _timing_lock(request.config, exclusive=True):
-        yield
+    yield
 
 
 @pytest.fixture(autouse=True)
 def _beside_timing(request):
-    """Under xdist, every test but a timed one holds the run's timing lock shared."""
-    if is_worker(request.config) and not is_timed(request.node):
-        with _timing_lock(request.config, exclusive=False):
-            yield
-    else:
+    """Under xdist, every test holds the run's timing lock: a timed test exclusively where the
+    timed tests run last and alone (loadgroup), so that no other worker's test runs beside it;
+    any other test shared. (A timed test under another --dist takes none: the speed gate skips
+    there, and pytest-benchmark times nothing under xdist but under loadgroup.)"""
+    config = request.config
+    timed = is_timed(request.node)
+    if not is_worker(config) or (timed and not timed_alone(config)):
+        yield
+        return
+    with _timing_lock(config, exclusive=timed):
         yield
 
 
@@ -162,6 +166,32 @@ def pytest_configure(config):
     if getattr(option, "numprocesses", None) and getattr(option, "dist", "no") == "load" \
             and not chose:
         option.dist = "loadgroup"
+    if getattr(option, "numprocesses", None):
+        for name in PYTEST_BENCHMARK_OWN:
+            if getattr(option, name.lstrip("-").replace("-", "_"), None):
+                raise pytest.UsageError(
+                    f"convcheck: {name} needs a run without pytest-xdist workers: "
+                    f"pytest-benchmark's table, comparisons and saved runs are made in one "
+                    f"process (a worker's never reach you). Add -n 0 (./run.sh: "
+                    f"CONVCHECK_WORKERS=0); under workers Table III is still timed and recorded "
+                    f"in the run's report")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's pytest_configure made its session
+def pytest_sessionstart(session):
+    """Table III under loadgroup: pytest-benchmark turns itself off under xdist, since workers
+    beside each other disturb each other's timings; here every test that times runs last, alone
+    (TimedLast and the exclusive timing lock), so a worker times as a serial run does. What the
+    user turned off (--benchmark-disable, --benchmark-skip) stays off."""
+    config = session.config
+    bs = getattr(config, "_benchmarksession", None)
+    loadgroup = (config.getoption("loadgroup", False) if is_worker(config)
+                 else config.getoption("dist", "no") == "loadgroup")
+    if bs is None or not bs.xdist_warning or not loadgroup:
+        return
+    bs.xdist_warning = False  # its "automatically disabled" warning would no longer be true
+    if is_worker(config):
+        bs.disabled = False
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -21,6 +21,9 @@ __all__ = ["test_load_original", "test_load_converted", "test_inference_batch_or
            "test_inference_testset_converted", "test_size", "test_speed_ratio"]
 
 GATED = ("inference batch", "inference testset")
+# Table III's timings time something: under pytest-xdist they run after every other test, on one
+# worker with the others shut down (convcheck.plugin.workers), as the speed gate does.
+TABLE_III = pytest.mark.timing
 
 
 def _inputs(bench, model):
@@ -61,28 +64,34 @@ def _timed_here(converted) -> None:
                     "speed says nothing of that runtime's (timed where the runtime exists)")
 
 
+@TABLE_III
 def test_load_original(original, bench, measure):
     _load(original, bench, measure)
 
 
+@TABLE_III
 def test_load_converted(converted, bench, measure):
     _timed_here(converted)
     _load(converted, bench, measure)
 
 
+@TABLE_III
 def test_inference_batch_original(original, bench, measure):
     _infer_batch(original, bench, measure)
 
 
+@TABLE_III
 def test_inference_batch_converted(converted, bench, measure):
     _timed_here(converted)
     _infer_batch(converted, bench, measure)
 
 
+@TABLE_III
 def test_inference_testset_original(original, bench, measure):
     _infer_testset(original, bench, measure)
 
 
+@TABLE_III
 def test_inference_testset_converted(converted, bench, measure):
     _timed_here(converted)
     _infer_testset(converted, bench, measure)
