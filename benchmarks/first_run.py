@@ -1,0 +1,114 @@
+"""A first run measured as issue 28 asks: a command (default ``./run.sh``) in a fresh clone, its
+wall time and exit code, the memory of its whole process tree, and where the time went.
+
+    git clone -q . /tmp/first && python3 benchmarks/first_run.py /tmp/first
+    python3 benchmarks/first_run.py /tmp/first -- ./run.sh -m "not slow"   # another command
+
+Memory: every SAMPLE_S seconds the proportional set size (PSS) of every process under the
+command is summed: the test process, the converting children forked from their server, the
+speed gate's timing process. PSS, not RSS: forked children share the server's pages, and summed
+RSS counts those once per child. Read from /proc/<pid>/smaps_rollup (Linux, the machine these
+figures come from): psutil would give the same number but is not in the pinned stack, and one
+file per process is all this needs. `/usr/bin/time -v` reports the largest single process only.
+
+Where the time went: the newest run directory's run.json (`built`: seconds per training,
+conversion and attack), pytest's own duration from its last line, the rest of the wall time
+being set-up (the install, pytest's start). Standard library only: it runs before the venv.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+SAMPLE_S = 5.0
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:  # the parent is the 2nd field after the command's closing parenthesis
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                kids.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(pid))
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                pass
+    return kids
+
+
+def tree_pss(root: int) -> tuple[int, list[tuple[int, str]]]:
+    """(bytes of PSS summed over `root` and its descendants, [(pss, command)] largest first)."""
+    kids, todo, found = _children(), [root], []
+    while todo:
+        pid = todo.pop()
+        todo += kids.get(pid, [])
+        try:
+            fields = dict(line.split(":", 1) for line in
+                          Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+            cmd = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+            found.append((int(fields["Pss"].split()[0]) * 1024, cmd[:70]))
+        except (OSError, KeyError, ValueError):
+            pass
+    found.sort(reverse=True)
+    return sum(p for p, _ in found), found
+
+
+def phases(reports: Path) -> dict[str, tuple[int, float]]:
+    """{kind: (count, seconds)} from the newest run directory's run.json."""
+    runs = sorted((reports / "runs").glob("*/run.json"))
+    built = json.loads(runs[-1].read_text()).get("built", {}) if runs else {}
+    return {kind: (len(entries), sum(entries.values())) for kind, entries in built.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("clone", type=Path, help="the fresh clone to run in")
+    ap.add_argument("--log", type=Path, help="its output (default <clone>/first_run.log)")
+    argv = sys.argv[1:]
+    command = argv[argv.index("--") + 1:] if "--" in argv else ["./run.sh"]
+    args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.command = command
+    log = args.log or args.clone / "first_run.log"
+    t0 = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args.command, cwd=args.clone, stdout=out,
+                                stderr=subprocess.STDOUT)
+        peak: list = [0, []]
+
+        def sample() -> None:
+            while proc.poll() is None:
+                total, top = tree_pss(proc.pid)
+                if total > peak[0]:
+                    peak[:] = [total, top[:3]]
+                time.sleep(SAMPLE_S)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        sampler.join()
+    wall = time.perf_counter() - t0
+    text = log.read_text(errors="replace")
+    # pytest's last line: "=== 3 failed, 1569 passed, ... in 3282.63s (0:54:42) ===" (-q: bare)
+    last = re.findall(r"^=*\s*(\d+ (?:passed|failed|skipped|error|xfailed)[^\n]*?) in "
+                      r"([0-9.]+)s", text, re.M)
+    pytest_s = float(last[-1][1]) if last else float("nan")
+    print(f"{' '.join(args.command)} in {args.clone}: exit {code}, wall {wall:.0f} s "
+          f"({wall / 60:.1f} min); pytest {pytest_s:.0f} s: {last[-1][0] if last else '?'}")
+    print(f"peak memory {peak[0] / 1e9:.2f} GB (PSS of the process tree, sampled every "
+          f"{SAMPLE_S:g} s): " + "; ".join(f"{p / 1e9:.2f} GB {c}" for p, c in peak[1]))
+    kinds = phases(args.clone / "reports")
+    built = sum(s for _, s in kinds.values())
+    print(f"set-up {wall - pytest_s:.0f} s, " + ", ".join(
+        f"{kind} {n} in {s:.0f} s" for kind, (n, s) in kinds.items())
+        + f", tests {pytest_s - built:.0f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
