@@ -172,9 +172,8 @@ def pytest_configure(config):
                 raise pytest.UsageError(
                     f"convcheck: {name} needs a run without pytest-xdist workers: "
                     f"pytest-benchmark's table, comparisons and saved runs are made in one "
-                    f"process (a worker's never reach you). Add -n 0 (./run.sh: "
-                    f"CONVCHECK_WORKERS=0); under workers Table III is still timed and recorded "
-                    f"in the run's report")
+                    f"process (a worker's never reach you). Run without -n (or -n 0); under "
+                    f"workers Table III is still timed and recorded in the run's report")
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's pytest_configure made its session
