@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import types
+
+# hidden_main swaps a process-wide module: one thread at a time (a conversion may start from a
+# background thread while the session's thread starts the speed gate's timer).
+_main_lock = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -12,12 +17,13 @@ def hidden_main():
     module and needs nothing of the parent's __main__ (pytest's script, or a team's own
     script), which multiprocessing would otherwise re-run in every child, unguarded code and
     all. A __main__ with neither __spec__ nor __file__ gives the child nothing to re-run."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    with _main_lock:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 def parent_context() -> dict:

@@ -21,6 +21,9 @@ class Progress:
     todo: dict[str, set[str]] = field(default_factory=dict)  # kind -> entries still to build
     done: dict[str, list[float]] = field(default_factory=dict)  # kind -> seconds, planned builds
     spent: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> entry -> seconds
+    # kind -> builds that run at once (conversions: convcheck.pipeline.ahead): the time left
+    # is the mean's share of that many
+    at_once: dict[str, int] = field(default_factory=dict)
 
     def expect(self, kind: str, names) -> None:
         self.todo.setdefault(kind, set()).update(names)
@@ -41,6 +44,7 @@ class Progress:
         left = len(todo)
         if not left:
             return f"{len(done)} of {len(done)} {kind} built"
-        mean = sum(done) / len(done)
+        mean, at_once = sum(done) / len(done), self.at_once.get(kind, 1)
         return (f"{len(done)} of {len(done) + left} {kind} built, {left} to go: "
-                f"~{duration(mean * left)} at this run's mean of {mean:.0f}s")
+                f"~{duration(mean * left / at_once)} at this run's mean of {mean:.0f}s"
+                + (f", {at_once} at a time" if at_once > 1 else ""))

@@ -508,6 +508,12 @@ def test_gate_threads_variable_must_be_a_whole_number():
             "runtime while the speed gate times; default 1)") in out
 
 
+def test_converters_variable_must_be_a_whole_number():
+    out = refused(env={"CONVCHECK_CONVERTERS": "two"})
+    assert ("convcheck: $CONVCHECK_CONVERTERS = 'two': must be a whole number >= 1 (conversions "
+            "run at once, in the background; default one per core, at most 2)") in out, out
+
+
 @pytest.mark.parametrize("option", ["--benchmark-compare", "--benchmark-autosave"])
 def test_pytest_benchmarks_own_outputs_need_a_run_without_workers(option):
     out = refused("-n", "2", option)

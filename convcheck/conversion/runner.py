@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -45,6 +46,10 @@ _preload = list(PRELOAD)
 # was frozen when it started): the frameworks' settings and convcheck's.
 PASSED_ENV = ("CONVCHECK_", "KERAS_", "TF_", "CUBLAS_", "OMP_", "PYTHONHASHSEED")
 _context = None
+# Conversions may run from several threads at once (convcheck.pipeline.ahead): starting the fork
+# server and the children is one at a time, and the children alive are known, to be stopped.
+_starting = threading.Lock()
+_live: set = set()
 
 
 def preload(conversions) -> list[str]:
@@ -171,15 +176,20 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
            "out_dir": str(out_dir), **parent_context(),
            "env": {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}}
     what = f"{target.name} conversion of {spec.name}-{framework} ({target.options[framework]})"
-    child = _forkserver().Process(target=_run, args=(job,), name=f"convert {what}")
-    with hidden_main():
-        child.start()
-    child.join(target.timeout_s)
-    if child.is_alive():
-        child.kill()
-        child.join()
-        raise ConversionError(f"{what} did not finish within {target.timeout_s:.0f} s "
-                              f"(timeout_s in targets.toml); stopped")
+    with _starting:
+        child = _forkserver().Process(target=_run, args=(job,), name=f"convert {what}")
+        with hidden_main():
+            child.start()
+        _live.add(child)
+    try:
+        child.join(target.timeout_s)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            raise ConversionError(f"{what} did not finish within {target.timeout_s:.0f} s "
+                                  f"(timeout_s in targets.toml); stopped")
+    finally:
+        _live.discard(child)
     error_file, log_file = out_dir / ERROR_FILE, out_dir / LOG_FILE
     if child.exitcode != 0:
         if error_file.exists():
@@ -192,6 +202,17 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
         raise ConversionError(f"{what} failed ({how}):\n{message}")
     log_file.unlink(missing_ok=True)  # the artifact's directory holds the artifact
     return out_dir / artifact_file(target)
+
+
+def stop_all() -> int:
+    """Kill the conversion children still running (a session that ends or is interrupted
+    with conversions in the background); each one's convert() then raises. Returns how many."""
+    stopped = 0
+    for child in list(_live):
+        if child.is_alive():
+            child.kill()
+            stopped += 1
+    return stopped
 
 
 def _write_error(out_dir: Path, e: BaseException) -> None:

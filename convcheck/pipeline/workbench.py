@@ -24,6 +24,7 @@ from convcheck.data import declared
 from convcheck.declarations.registry import MODELS
 from convcheck.declarations.spec import ModelSpec, SpecError
 from convcheck.pipeline import train
+from convcheck.pipeline.ahead import Ahead, converters
 from convcheck.pipeline.builds import Converted, Original
 from convcheck.pipeline.cache import (
     cached,
@@ -72,7 +73,10 @@ class Workbench:
     profile: a convcheck.settings.Profile (sample counts, training and attack parameters);
     data_dir: the standard data sets' files (None: the offline sources); cache_dir: where
     entries are kept (checked against their key on every use, rebuilt when stale); targets:
-    target name -> convcheck.settings.Target; log: where progress lines go.
+    target name -> convcheck.settings.Target; log: where progress lines go (written from the
+    thread that made the workbench); converters: conversions run at once in the background
+    once their original is made (None: convcheck.pipeline.ahead.converters(), from
+    $CONVCHECK_CONVERTERS); only those a plan() named run ahead, the others when asked for.
     Models are looked up by name in convcheck.declarations.registry.MODELS (declare_model, or a project's
     settings). Failures raise: SpecError or DataError (a declaration or its data cannot be
     used), runner.ConversionError (a converter failed or timed out), attacks.AttackError (an
@@ -93,10 +97,26 @@ class Workbench:
     progress: Progress = field(default_factory=Progress)
     # the speed gate's timing process, started by the first gate (close() stops it)
     timer: PairTimer = field(default_factory=PairTimer)
+    converters: int | None = None
+    # (model, framework, seed) -> the targets a plan() needs converted and not yet cached
+    _ahead_targets: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._ahead = Ahead(converters() if self.converters is None else self.converters,
+                            self.log)
+        self.log = self._ahead.log  # a background conversion's lines wait for this thread
+        self.progress.at_once["conversions"] = self._ahead.workers
+
+    def flush_log(self) -> None:
+        """Write the progress lines background conversions queued (the session calls it after
+        each test; waiting for a conversion writes them too)."""
+        self._ahead.flush()
 
     def close(self) -> None:
-        """Stop what this workbench started (the timing process)."""
+        """Stop what this workbench started: the timing process, and conversions still running
+        in the background (killed: nothing half-built reaches the cache)."""
         self.timer.close()
+        self._ahead.close(stop=runner.stop_all)
 
     @cached_property
     def versions(self) -> dict[str, str]:
@@ -149,7 +169,17 @@ class Workbench:
                     else self._given(spec, framework))
             self._check_outputs(made)
             self._originals[key] = made
+            self._convert_ahead(made)
         return self._originals[key]
+
+    def _convert_ahead(self, original: Original) -> None:
+        """Start, in the background, the conversions of `original` that plan() found the
+        selected tests need and the cache lacks (convcheck.pipeline.ahead)."""
+        for name in self._ahead_targets.pop((original.spec.name, original.framework,
+                                             original.seed), ()):
+            key = (original.spec.name, original.framework, name, original.seed)
+            if key not in self._converted:
+                self._ahead.submit(key, self._convert, original, self.targets[name])
 
     def _check_outputs(self, o: Original) -> None:
         """The original answers two test samples with the declared task's output shape."""
@@ -260,12 +290,10 @@ class Workbench:
             if t is not None and t.base is not None:
                 o = Original(spec, c.framework, c.seed, entry, None, parts, stem)
                 if t.base not in spec.sources[c.framework].artifacts:
-                    self._expect("conversions", *self._conversion_entry(
-                        parts, stem, self.targets[t.base], c.framework))
+                    self._expect_conversion(c, t.base, parts, stem)
                 self._expect("conversions", *self._variant_entry(o, t))
             elif c.target and c.target not in spec.sources[c.framework].artifacts:
-                self._expect("conversions", *self._conversion_entry(
-                    parts, stem, self.targets[c.target], c.framework))
+                self._expect_conversion(c, c.target, parts, stem)
             if c.attack:
                 self._expect("attacks", *self._attack_entry(parts, stem, c.attack))
         # what a conversion child may need: formats of the selected targets (and their bases)
@@ -280,9 +308,21 @@ class Workbench:
             return []
         return [t.base] if t.base is not None and t.base in self.targets else [name]
 
-    def _expect(self, kind: str, entry: Path, parts: dict) -> None:
-        if not looks_fresh(entry, parts):
-            self.progress.expect(kind, [entry.name])
+    def _expect(self, kind: str, entry: Path, parts: dict) -> bool:
+        """Count the entry in the work ahead unless it is built; whether it was counted."""
+        if looks_fresh(entry, parts):
+            return False
+        self.progress.expect(kind, [entry.name])
+        return True
+
+    def _expect_conversion(self, case, target: str, parts: dict, stem: str) -> None:
+        """A converter's run the case needs: counted, and run ahead once its original is
+        made (convcheck.pipeline.ahead) unless it is built."""
+        if self._expect("conversions", *self._conversion_entry(parts, stem, self.targets[target],
+                                                               case.framework)):
+            wanted = self._ahead_targets.setdefault((case.model, case.framework, case.seed), [])
+            if target not in wanted:
+                wanted.append(target)
 
     def _data_tag(self, ds: data.Dataset) -> str:
         """'' for the default data, else a tag of the data's checksum: models trained on
@@ -304,6 +344,7 @@ class Workbench:
                 self._converted[key] = (
                     Converted(original, t, shipped) if shipped is not None
                     else self._variant(original, t) if t.base is not None
+                    else self._ahead.take(key) if key in self._ahead
                     else self._convert(original, t))
             except runner.ConversionError as e:
                 self._converted[key] = e

@@ -17,7 +17,7 @@ import pytest
 from convcheck import frameworks
 from convcheck.declarations.registry import MODELS
 from convcheck.declarations.spec import SpecError
-from convcheck.pipeline import cases
+from convcheck.pipeline import ahead, cases
 from convcheck.plugin import OPTIONS, option_source
 from convcheck.plugin.state import RUN, Run
 from convcheck.robustness.attacks import attacks_for, why_not
@@ -88,6 +88,7 @@ def pytest_configure(config):
     _check_variables(config, problems)
     problems.check(frameworks.threads)
     problems.check(timer.gate_threads)
+    problems.check(ahead.converters)
     device, where = option_source(config, "device")
     problems.check(frameworks.use_device, device, where or "--convcheck-device")
     paths = {name: _path_option(config, proj, name, setting, problems)

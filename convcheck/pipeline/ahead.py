@@ -1,0 +1,110 @@
+"""Conversions run ahead of the tests that need them, several at a time.
+
+A converter is mostly single-threaded Python (coremltools' passes, tf2onnx's graph rewrites),
+each in a child process of its own (convcheck.conversion.runner). Run one after the other, a
+2-core machine converts on one core while the other waits. So once an original is trained or
+loaded, the conversions the session's selected tests will ask for start in the background,
+`workers` at a time (CONVCHECK_CONVERTERS, default one per core and at most 2: each child of a
+CIFAR-10 CNN's CoreML conversion holds its own copy of the model's graphs), each still in its
+own child under its target's timeout_s; the tests go on meanwhile, and a test that needs a
+conversion still running waits for it. A failed conversion is that conversion's error, raised
+to the test that asks for it, as before.
+
+A thread pool, not a process pool: each job already is a process (the runner's fork) and its
+thread only waits on it. Progress lines written from a background thread are queued and
+written by the session's own thread (pytest's terminal writer and its output capture are not
+thread-safe): at the next build it asks for, while it waits for a job, and after each test.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Callable, Hashable
+
+from convcheck import frameworks
+
+CONVERTERS_ENV = "CONVCHECK_CONVERTERS"
+MAX_DEFAULT = 2
+FLUSH_S = 1.0  # while waiting for a job: how often its queued lines are written
+
+
+def converters() -> int:
+    """Conversions at once: $CONVCHECK_CONVERTERS, default one per core, at most MAX_DEFAULT; a
+    value that is not a whole number >= 1 raises ValueError naming the variable."""
+    return frameworks.count_variable(
+        CONVERTERS_ENV, max(1, min(MAX_DEFAULT, os.cpu_count() or 1)),
+        "conversions run at once, in the background; default one per core, at most 2")
+
+
+class Ahead:
+    """Jobs (a key, a function) run on `workers` background threads; `log` is written only
+    from the thread that made this object."""
+
+    def __init__(self, workers: int, log: Callable[[str], None]):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        self._write = log
+        self._owner = threading.get_ident()
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._jobs: dict[Hashable, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def log(self, line: str) -> None:
+        """Write `line` now (from the owner's thread, after what is queued) or queue it."""
+        if threading.get_ident() != self._owner:
+            self._lines.put(line)
+            return
+        self.flush()
+        self._write(line)
+
+    def flush(self) -> None:
+        """Write the lines the background threads queued (owner's thread only)."""
+        if threading.get_ident() != self._owner:
+            return
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return
+            self._write(line)
+
+    def submit(self, key: Hashable, fn: Callable, *args) -> None:
+        """Start fn(*args) in the background unless `key` was submitted and not yet taken."""
+        if key in self._jobs:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="convcheck-ahead")
+        self._jobs[key] = self._pool.submit(fn, *args)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._jobs
+
+    def take(self, key: Hashable):
+        """The job's result, waited for (its lines written meanwhile); its exception raised.
+        A job is taken once."""
+        future = self._jobs.pop(key)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=FLUSH_S)
+                except FutureTimeout:
+                    self.flush()
+        finally:
+            self.flush()
+
+    def close(self, stop: Callable[[], None] | None = None) -> None:
+        """Cancel the jobs not started, `stop()` the running ones (kill their children), and
+        wait for their threads."""
+        for future in self._jobs.values():
+            future.cancel()
+        if stop is not None:
+            stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._jobs.clear()
+        self.flush()

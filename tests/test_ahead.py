@@ -1,0 +1,101 @@
+"""Conversions run ahead of the tests that need them, several at a time, in the background
+(convcheck.pipeline.ahead): what they log waits for the session's thread, an error reaches the
+test that asks for the conversion, and a session that ends stops them."""
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from convcheck.conversion import runner
+from convcheck.pipeline.ahead import Ahead
+from convcheck.pipeline.cases import Case
+from convcheck.pipeline.workbench import Workbench
+from convcheck.settings import Target
+
+
+def _finished(ahead, key):
+    while not ahead._jobs[key].done():
+        time.sleep(0.01)
+
+
+def test_a_background_jobs_lines_wait_for_the_owners_thread():
+    written = []
+    ahead = Ahead(2, written.append)
+
+    def job():
+        ahead.log("converted x")
+        return 42
+
+    ahead.submit("x", job)
+    _finished(ahead, "x")
+    assert written == []  # pytest's terminal is not thread-safe: never written from the job
+    ahead.log("from the session")  # the owner's own line comes after what was queued
+    assert written == ["converted x", "from the session"]
+    assert ahead.take("x") == 42 and "x" not in ahead
+
+
+def test_a_background_jobs_error_is_raised_to_whoever_takes_it():
+    ahead = Ahead(1, print)
+
+    def job():
+        raise runner.ConversionError("converter exploded")
+
+    ahead.submit("x", job)
+    with pytest.raises(runner.ConversionError, match="converter exploded"):
+        ahead.take("x")
+    ahead.close()
+
+
+def sleepy_converter(original, destination, options):
+    """A team's converter that takes a while and notes when it ran: it ships a copy of a real
+    ONNX conversion (the runner then checks it as it checks any)."""
+    start = time.time()
+    time.sleep(options["seconds"])
+    shutil.copy(options["copy"], destination)
+    Path(options["notes"], options["name"] + ".json").write_text(json.dumps([start, time.time()]))
+
+
+def _sleepy_bench(bench, tmp_path, seconds, lines):
+    onnx = bench.converted("lenet5", "pytorch", "onnx", bench.profile.seeds[0])
+    targets = {n: Target(n, "onnx", 120, {"pytorch": {
+        "converter": f"{__name__}:sleepy_converter", "copy": str(onnx.path), "name": n,
+        # in the key: each run of this test converts anew
+        "seconds": seconds, "notes": str(tmp_path)}}) for n in ("sleepy-a", "sleepy-b")}
+    return Workbench(profile=bench.profile, data_dir=bench.data_dir, cache_dir=bench.cache_dir,
+                     targets=targets, log=lines.append, converters=2)
+
+
+def test_conversions_run_ahead_two_at_a_time_once_their_original_is_made(bench, tmp_path):
+    lines, seed = [], bench.profile.seeds[0]
+    wb = _sleepy_bench(bench, tmp_path, 2, lines)
+    try:
+        assert wb.plan([Case("lenet5", "pytorch", seed, t) for t in wb.targets]) == {
+            "conversions": 2}
+        wb.original("lenet5", "pytorch", seed)  # starts both
+        done = [wb.converted("lenet5", "pytorch", t, seed) for t in wb.targets]
+    finally:
+        wb.close()
+    assert all(c.path.exists() for c in done)
+    (a0, a1), (b0, b1) = (json.loads((tmp_path / f"{t}.json").read_text()) for t in wb.targets)
+    assert max(a0, b0) < min(a1, b1), "the two conversions did not run at the same time"
+    built = [line for line in lines if "conversions built" in line]
+    assert len(built) == 2 and "2 of 2 conversions built" in built[-1], lines
+
+
+def test_a_session_that_ends_stops_its_background_conversions(bench, tmp_path):
+    lines, seed = [], bench.profile.seeds[0]
+    wb = _sleepy_bench(bench, tmp_path, 60, lines)
+    stem = bench.original("lenet5", "pytorch", seed).stem
+    entries = [bench.cache_dir / "models" / f"{stem}.{t}" for t in wb.targets]
+    for entry in entries:  # this module's scratch entries, left by the test above
+        shutil.rmtree(entry, ignore_errors=True)
+    wb.plan([Case("lenet5", "pytorch", seed, t) for t in wb.targets])
+    wb.original("lenet5", "pytorch", seed)
+    while not runner._live:  # a converter's child has started
+        time.sleep(0.05)
+    wb.close()
+    assert not runner._live
+    assert not list(tmp_path.glob("*.json")), "a converter ran to its end"
+    assert not any(e.exists() for e in entries), "half-built conversions reached the cache"
