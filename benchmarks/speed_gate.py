@@ -8,9 +8,13 @@ speed_ratio bound) runs --repeat times on
   - the conversion slowed by convcheck.testing.faults.slow_down, its extra work scaled so the slowed
     conversion takes about F x its original's time for each F of --factors (the ratio the gate
     judges against speed_ratio; the measured ratio is shown).
-Everything is timed as the gate times it, in its timing process (convcheck.runtimes.timer) on
-its threads (default 1; --threads N), the slowed conversions' sizing included. A busy loop in a
-child process keeps one core at 100 % throughout (--no-load to turn it off).
+Everything is timed as the gate times it, in its timing processes (convcheck.runtimes.timer) on
+its threads (default 1; --threads N), the slowed conversions' sizing included, and as many gates
+at once as the suite times (default: two, $CONVCHECK_GATE_WORKERS; --workers N): every run of a
+variant is submitted at once, so each gate times beside another, the other core busy with it;
+the slowed conversions are sized with a busy loop on the other core, the gate's condition.
+--load adds a busy loop in a child process keeping one more core at 100 % (harsher than the
+suite's own conditions: three processes on two cores).
 
     .venv/bin/python benchmarks/speed_gate.py --repeat 5 --factors 1.25 1.5 1.75 2 3
 """
@@ -35,11 +39,6 @@ from convcheck.testing import faults  # noqa: E402
 def _spin() -> None:
     while True:
         pass
-
-
-def gate(timer: PairTimer, case_id, reference: Saved, converted: Saved, x, tol):
-    """The suite's test_speed_ratio on (reference, converted), timed as it times: its Verdict."""
-    return checks.speed_ratio(case_id, timer.time(reference, converted, x, x), tol)
 
 
 def slowed(timer: PairTimer, path: Path, original: Saved, x, factor: float, tmp: Path
@@ -67,7 +66,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--factors", type=float, nargs="+", default=[1.5, 2.0, 3.0],
                     help="slowed conversions' times as multiples of the original's")
-    ap.add_argument("--no-load", action="store_true", help="no busy core")
+    ap.add_argument("--load", action="store_true",
+                    help="a busy loop in a child process besides the gates' own")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="gates timed at once (default: the suite's, $CONVCHECK_GATE_WORKERS "
+                         "or one per core, at most 2)")
     ap.add_argument("--threads", type=int, default=None,
                     help="every runtime's threads while timing (default: the gate's, "
                          "$CONVCHECK_GATE_THREADS or 1)")
@@ -80,10 +83,10 @@ def main() -> None:
     targets = load_targets()
     tolerances = load_tolerances(targets=tuple(targets))
     bench = Workbench(profile, None, args.cache_dir.resolve(), targets=targets, log=print)
-    busy = None if args.no_load else mp.Process(target=_spin, daemon=True)
+    busy = mp.Process(target=_spin, daemon=True) if args.load else None
     if busy:
         busy.start()
-    timer = PairTimer(args.threads)
+    timer = PairTimer(args.threads, args.workers)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -97,12 +100,24 @@ def main() -> None:
                 o = conv.original
                 orig = Saved.original(o.spec, fw, o.path)
                 variants = [("faithful", Saved.converted("onnx", conv.path), float("nan"))]
-                for f in args.factors:
-                    p, measured = slowed(timer, conv.path, orig, x, f, Path(tmp))
-                    variants.append((f"slowed {f:g}x", p, measured))
-                for name, saved, measured in variants:
-                    verdicts = [gate(timer, conv.id, orig, saved, x, tol)
-                                for _ in range(args.repeat)]
+                # sized as the gate times: with the other core busy (here a busy loop, in the
+                # suite another gate)
+                sizing = busy or mp.Process(target=_spin, daemon=True)
+                if sizing is not busy:
+                    sizing.start()
+                try:
+                    for f in args.factors:
+                        p, measured = slowed(timer, conv.path, orig, x, f, Path(tmp))
+                        variants.append((f"slowed {f:g}x", p, measured))
+                finally:
+                    if sizing is not busy:
+                        sizing.terminate()
+                # every run of every variant submitted at once: each gate times beside another
+                futures = [[timer.submit(orig, saved, x, x) for _ in range(args.repeat)]
+                           for _, saved, _ in variants]
+                for (name, saved, measured), started in zip(variants, futures):
+                    verdicts = [checks.speed_ratio(conv.id, timer.result(f), tol)
+                                for f in started]
                     failed = sum(not v.passed for v in verdicts)
                     cells = [f"{v.measured['inference_batch_ratio']:.2f} "
                              f"[{v.measured['inference_batch_ratio_low']:.2f}, "
@@ -119,8 +134,8 @@ def main() -> None:
         if busy:
             busy.terminate()
     print(f"\nspeed_ratio bound {tol('speed_ratio')[0]:g}; {timer.threads} thread(s) while "
-          f"timing, in the gate's timing process; "
-          f"{'one core busy' if busy else 'no added load'}; pairing {PAIRING}\n")
+          f"timing, {timer.workers} gate(s) at once, each in a timing process; "
+          f"{'and a busy loop' if busy else 'no other load'}; pairing {PAIRING}\n")
     print("| case | conversion | its ratio to the original (batch, calibration) | gate failed | ratio batch "
           "[95 %] / test set [95 %], each run |\n|---|---|---|---|---|")
     for r in rows:

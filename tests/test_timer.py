@@ -57,6 +57,28 @@ def test_an_original_of_either_framework_is_timed_on_one_thread(bench, good_conv
     assert all(p.as_dict()["threads"] == 1 for p in pairs.values())
 
 
+def test_a_gate_started_ahead_is_taken_not_timed_again(tmp_path):
+    model = Saved.converted("onnx", matmul_model(tmp_path / "m.onnx"))
+    x = np.random.default_rng(1).random((100, 64), dtype=np.float32)
+    t = PairTimer(workers=2)
+    started = []
+    submit = t.submit
+    t.submit = lambda *args: started.append(args) or submit(*args)
+    try:
+        t.ahead(model, model, x, x)
+        t.ahead(model, model, x, x)  # the same pair and samples: started once
+        t.ahead(model, model, x[:50], x[:50])  # other samples: another timing
+        assert len(started) == 2
+        assert len(t._pool._processes) == 2  # the two time at once, a process each
+        assert set(t.time(model, model, x[:50], x[:50])) == set(PAIRING)
+        assert set(t.time(model, model, x, x)) == set(PAIRING)
+        assert len(started) == 2  # both taken, none timed again
+        t.time(model, model, x, x)  # a timing is taken once: this one is timed now
+        assert len(started) == 3
+    finally:
+        t.close()
+
+
 def test_a_model_that_does_not_load_there_fails_its_gate_with_the_path(tmp_path):
     missing = Saved.converted("onnx", tmp_path / "gone.onnx")
     t = PairTimer()

@@ -5,7 +5,8 @@ library, registers its options (all named ``--convcheck-*``, so they collide wit
 does nothing else, until it finds the project's settings (``convcheck.toml``, or
 ``[tool.convcheck]`` in ``pyproject.toml``, at the rootdir) or ``--convcheck`` is given. Only
 then are the suite's plugins (convcheck.plugin.options, .session, .records, .parametrize,
-.fixtures, .expected, .benchmarks, .hypothesis, .gate, .golden, .workers, .order) imported and
+.fixtures, .expected, .benchmarks, .hypothesis, .gate, .golden, .workers, .order,
+.speed_gates) imported and
 registered: another project's test session pays no import, prints no header line and collects
 nothing more.
 """
@@ -139,6 +140,7 @@ def pytest_configure(config):
         parametrize,
         records,
         session,
+        speed_gates,
         workers,
     )
     from convcheck.plugin import golden as golden_plugin
@@ -148,7 +150,7 @@ def pytest_configure(config):
     # everything (a usage error ends the session here), session makes the Workbench, records
     # prepares the run's records; the others add hooks and fixtures.
     for module in (options, session, records, parametrize, fixtures, expected, benchmarks,
-                   hypothesis, gate, golden_plugin, workers, order):
+                   hypothesis, gate, golden_plugin, workers, order, speed_gates):
         config.pluginmanager.register(module, module.__name__)
 
 

@@ -88,6 +88,7 @@ def pytest_configure(config):
     _check_variables(config, problems)
     problems.check(frameworks.threads)
     problems.check(timer.gate_threads)
+    problems.check(timer.gate_workers)
     problems.check(ahead.converters)
     device, where = option_source(config, "device")
     problems.check(frameworks.use_device, device, where or "--convcheck-device")

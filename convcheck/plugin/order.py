@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 
+from convcheck.plugin.speed_gates import is_gate
 from convcheck.plugin.state import bench
 from convcheck.plugin.workers import is_timed, original_of
 
@@ -22,14 +23,18 @@ from convcheck.plugin.workers import is_timed, original_of
 @pytest.hookimpl(trylast=True)  # after the selection (-k, -m, shards): it orders what is left
 def pytest_collection_modifyitems(config, items):
     """Stable: each original's tests move up to where its first one was, in their own order;
-    a test of no original keeps its place; the timed tests go last, in their order."""
+    a test of no original keeps its place; the timed tests go last, in their order, the speed
+    gates first among them (their timings run two at a time, started ahead:
+    convcheck.plugin.speed_gates; Table III's after them, with nothing beside)."""
     first: dict[str, int] = {}
     rank = []
     for i, item in enumerate(items):
         original = original_of(item)
         if original is not None:
             first.setdefault(original, i)
-        rank.append((is_timed(item), first[original] if original is not None else i))
+        timed = is_timed(item)
+        rank.append((timed, timed and not is_gate(item),
+                     first[original] if original is not None else i))
     order = sorted(range(len(items)), key=lambda i: rank[i])
     items[:] = [items[i] for i in order]
 

@@ -15,9 +15,18 @@ process's state (its caches, its threads). concurrent.futures runs the child (a 
 interpreter, one per test process): it imports the frameworks once and keeps the models it
 loaded, so a session pays the imports once, not per gate. A child that dies fails the gate that
 was running with its exit, and the next gate starts a new one.
+
+Why two gates at once (CONVCHECK_GATE_WORKERS, default one per core and at most 2): each gate
+times on one thread, so one gate after another leaves the other core of a 2-core machine idle
+through the whole timed phase (13 of the smoke zoo's 58 minutes). The session starts every
+gate's timing ahead (ahead()), and two children time two gates at once: each gate's pairs run
+with the other core busy, the condition the gate is proven in (benchmarks/speed_gate.py, which
+times its battery the same way), and both sides of a pair still share whatever the other core
+does.
 """
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -43,6 +52,7 @@ PAIRING = {"inference batch": {"min_pairs": 15, "max_pairs": 60, "budget_s": 2.0
            "inference testset": {"min_pairs": 6, "max_pairs": 30, "budget_s": 3.0}}
 
 THREADS_ENV = "CONVCHECK_GATE_THREADS"
+WORKERS_ENV = "CONVCHECK_GATE_WORKERS"
 
 
 class TimerError(RuntimeError):
@@ -54,6 +64,15 @@ def gate_threads() -> int:
     value that is not a whole number >= 1 raises ValueError naming the variable."""
     return frameworks.count_variable(THREADS_ENV, 1, "threads per runtime while the speed gate "
                                                      "times; default 1")
+
+
+def gate_workers() -> int:
+    """Gates timed at once, each in a timing process of its own: $CONVCHECK_GATE_WORKERS,
+    default one per core and at most 2; a value that is not a whole number >= 1 raises
+    ValueError naming the variable."""
+    return frameworks.count_variable(WORKERS_ENV, max(1, min(2, os.cpu_count() or 1)),
+                                     "speed gates timed at once, each on its own process; "
+                                     "default one per core, at most 2")
 
 
 def paired_inference(reference, converted, x_reference, x_converted) -> dict:
@@ -93,41 +112,86 @@ class Saved:
 
 
 class PairTimer:
-    """Times (reference, converted) pairs on gate_threads() threads in its child process."""
+    """Times (reference, converted) pairs on gate_threads() threads, in `workers` child
+    processes (gate_workers()): ahead() starts a pair's timing in the background, time() takes
+    its result (or times it now)."""
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None, workers: int | None = None):
         self.threads = gate_threads() if threads is None else threads
+        self.workers = gate_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
+        self._ahead: dict = {}  # _key(...) -> Future
+
+    def ahead(self, reference: Saved, converted: Saved, x_reference: np.ndarray,
+              x_converted: np.ndarray) -> None:
+        """Start timing this pair in the background; a time() of the same models and samples
+        takes the result. A pair already started is not started again."""
+        key = _key(reference, converted, x_reference, x_converted)
+        if key not in self._ahead:
+            self._ahead[key] = self.submit(reference, converted, x_reference, x_converted)
 
     def time(self, reference: Saved, converted: Saved, x_reference: np.ndarray,
              x_converted: np.ndarray) -> dict:
-        """{measurement: Pairs} as paired_inference gives, timed in the child."""
-        return self._submit(_time, reference, converted, x_reference, x_converted)
+        """{measurement: Pairs} as paired_inference gives, timed in a child: started by ahead()
+        or now."""
+        future = self._ahead.pop(_key(reference, converted, x_reference, x_converted), None)
+        return self.result(future or self.submit(reference, converted, x_reference,
+                                                 x_converted))
+
+    def submit(self, reference: Saved, converted: Saved, x_reference: np.ndarray,
+               x_converted: np.ndarray):
+        """A timing of this pair, started now whether or not one was (benchmarks/speed_gate.py
+        repeats a gate): a Future for result()."""
+        return self._call(_time, reference, converted, x_reference, x_converted)
 
     def ratio(self, reference: Saved, converted: Saved, x: np.ndarray, pairs: int = 30
               ) -> float:
         """The median batch ratio converted / reference over `pairs` pairs, timed as the gate
         times (what benchmarks/speed_gate.py sizes its slowed conversions by)."""
-        return self._submit(_batch_ratio, reference, converted, x, pairs)
+        return self.result(self._call(_batch_ratio, reference, converted, x, pairs))
 
-    def _submit(self, fn, *args):
+    def _call(self, fn, *args):
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start, initargs=(self.threads, parent_context()))
         try:
-            with hidden_main():  # the first submit starts the child
-                future = self._pool.submit(fn, *args)
+            with hidden_main():  # a submit may start a child
+                return self._pool.submit(fn, *args)
+        except BrokenProcessPool as e:
+            self._broken(e)
+
+    def result(self, future):
+        """A submitted timing's result, waited for; TimerError if its process died."""
+        try:
             return future.result()
         except BrokenProcessPool as e:
-            self.close()
-            raise TimerError(f"the speed gate's timing process died ({e}); the next gate starts "
-                             f"a new one") from None
+            self._broken(e)
+
+    def _broken(self, e):
+        # every timing started in the dead pool is lost with it: the next gate starts anew
+        self._ahead.clear()
+        self.close()
+        raise TimerError(f"the speed gate's timing process died ({e}); the next gate starts "
+                         f"a new one") from None
 
     def close(self) -> None:
+        self._ahead.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _key(reference: Saved, converted: Saved, x_reference, x_converted) -> tuple:
+    """The identity of a timing: both models (path, how loaded) and the samples' bytes."""
+    def samples(x):
+        x = np.ascontiguousarray(x)
+        return x.shape, str(x.dtype), hashlib.sha1(x.data).hexdigest()
+
+    def model(m: Saved):
+        return m.path, m.format, m.model, m.framework
+
+    return model(reference), model(converted), samples(x_reference), samples(x_converted)
 
 
 # --------------------------------------------------------------------------- the child

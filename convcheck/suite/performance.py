@@ -123,14 +123,25 @@ def _saved(model) -> Saved:
     return Saved.original(model.spec, model.framework, model.path)
 
 
-def test_speed_ratio(converted, bench, tol, expect, alone):
+def gate_pair(bench, converted):
+    """What test_speed_ratio times for `converted`: ((reference, converted, their samples) as
+    the timing process takes them, what the reference is called in the verdict); None where
+    the conversion runs on a stand-in here (see _timed_here). What the session starts ahead
+    (convcheck.plugin.gates) is this, so a gate takes the timing started for it."""
+    if converted.case.runtime:
+        return None
+    ref, against = _reference(bench, converted)
+    return (_saved(ref), _saved(converted), _timed_set(bench, ref),
+            _timed_set(bench, converted)), against
+
+
+def test_speed_ratio(converted, bench, tol, expect, alone, gates_ahead):
     """Converted vs original inference time (a variant: vs the conversion it was made from),
     timed in interleaved pairs over the same inputs (convcheck.checks.paired_timing), in the
-    timing process on one thread (convcheck.runtimes.timer says why): fails only when the
-    confidence interval of the median per-pair ratio lies above speed_ratio. A check, not a
-    benchmark: it runs under --benchmark-disable too."""
+    timing process on one thread (convcheck.runtimes.timer says why; it times two gates at
+    once, started ahead): fails only when the confidence interval of the median per-pair ratio
+    lies above speed_ratio. A check, not a benchmark: it runs under --benchmark-disable too."""
     _timed_here(converted)
-    ref, against = _reference(bench, converted)
-    pairs = bench.timer.time(_saved(ref), _saved(converted), _timed_set(bench, ref),
-                             _timed_set(bench, converted))
+    pair, against = gate_pair(bench, converted)
+    pairs = bench.timer.time(*pair)
     expect(checks.speed_ratio(converted.id, pairs, tol(converted), against), converted)
