@@ -48,6 +48,47 @@ def test_a_coreml_model_runs_on_the_reference_interpreter_off_macos(good_coreml)
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
 
 
+@pytest.mark.skipif(sys.platform == "darwin", reason="Core ML itself runs here")
+def test_a_batch_is_shared_out_among_the_runtimes_threads(good_coreml, monkeypatch):
+    """Each thread interprets its share of the samples; together they give what one call
+    gives, in order. A property test's small batch runs whole."""
+    import threading
+
+    from convcheck import frameworks
+    from convcheck.runtimes import coreml
+
+    monkeypatch.setattr(frameworks, "_threads", 2)
+    bench, conv = good_coreml
+    x, _ = bench.test_set(conv.original.spec, "pytorch")
+    x = x[:100]
+    interpreter, calls = conv.predictor.interpreter, []
+    run = interpreter.run
+    both = threading.Barrier(2, timeout=30)  # the shares of one batch run at the same time
+
+    def counted(feeds):
+        n = len(next(iter(feeds.values())))
+        calls.append((threading.get_ident(), n))
+        if n == 50:
+            both.wait()
+        return run(feeds)
+
+    monkeypatch.setattr(interpreter, "run", counted)
+    shared = conv.predictor.predict(x)
+    assert sorted(n for _, n in calls) == [50, 50]
+    assert len({t for t, _ in calls}) == 2  # two threads
+    calls.clear()
+    monkeypatch.setattr(frameworks, "_threads", 1)
+    whole = conv.predictor.predict(x)
+    assert [n for _, n in calls] == [100]
+    np.testing.assert_allclose(shared, whole, rtol=0, atol=1e-6)
+    calls.clear()
+    monkeypatch.setattr(frameworks, "_threads", 2)
+    conv.predictor.predict(x[:8])
+    assert [n for _, n in calls] == [8]
+    assert coreml._shares(31, 2) == [slice(0, 31)] and coreml._shares(32, 4) == [
+        slice(0, 16), slice(16, 32)]
+
+
 @pytest.mark.parametrize("fault,caught", [
     (faults.coreml_perturb_weight, r"abs_max = [\d.e-]+ > [\d.e-]+"),
     (faults.coreml_swap_classes, r"label_disagreement = [\d.e-]+ > 0"),

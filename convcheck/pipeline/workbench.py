@@ -178,8 +178,11 @@ class Workbench:
         for name in self._ahead_targets.pop((original.spec.name, original.framework,
                                              original.seed), ()):
             key = (original.spec.name, original.framework, name, original.seed)
-            if key not in self._converted:
-                self._ahead.submit(key, self._convert, original, self.targets[name])
+            target = self.targets[name]
+            # built meanwhile (by another pytest-xdist worker): nothing to run beside the tests
+            if key not in self._converted and not looks_fresh(*self._conversion_entry(
+                    original.cache_parts, original.stem, target, original.framework)):
+                self._ahead.submit(key, self._convert, original, target)
 
     def _check_outputs(self, o: Original) -> None:
         """The original answers two test samples with the declared task's output shape."""
