@@ -59,11 +59,16 @@ def tree_pss(root: int) -> tuple[int, list[tuple[int, str]]]:
     return sum(p for p, _ in found), found
 
 
-def phases(reports: Path) -> dict[str, tuple[int, float]]:
-    """{kind: (count, seconds)} from the newest run directory's run.json."""
+def phases(reports: Path) -> tuple[dict[str, tuple[int, float, float]], float | None]:
+    """({kind: (count, seconds summed, wall seconds)}, wall seconds of all builds) from the
+    newest run directory's run.json. Builds may overlap (conversions run ahead, two at a
+    time): their sum exceeds their wall time, and the tests ran beside them."""
     runs = sorted((reports / "runs").glob("*/run.json"))
-    built = json.loads(runs[-1].read_text()).get("built", {}) if runs else {}
-    return {kind: (len(entries), sum(entries.values())) for kind, entries in built.items()}
+    info = json.loads(runs[-1].read_text()) if runs else {}
+    built, wall = info.get("built", {}), info.get("built_wall", {})
+    kinds = {kind: (len(entries), sum(entries.values()), wall.get(kind, float("nan")))
+             for kind, entries in built.items()}
+    return kinds, wall.get("all")
 
 
 def main() -> int:
@@ -102,11 +107,11 @@ def main() -> int:
           f"({wall / 60:.1f} min); pytest {pytest_s:.0f} s: {last[-1][0] if last else '?'}")
     print(f"peak memory {peak[0] / 1e9:.2f} GB (PSS of the process tree, sampled every "
           f"{SAMPLE_S:g} s): " + "; ".join(f"{p / 1e9:.2f} GB {c}" for p, c in peak[1]))
-    kinds = phases(args.clone / "reports")
-    built = sum(s for _, s in kinds.values())
+    kinds, built_wall = phases(args.clone / "reports")
+    built = built_wall if built_wall is not None else sum(s for _, s, _ in kinds.values())
     print(f"set-up {wall - pytest_s:.0f} s, " + ", ".join(
-        f"{kind} {n} in {s:.0f} s" for kind, (n, s) in kinds.items())
-        + f", tests {pytest_s - built:.0f} s")
+        f"{kind} {n} in {s:.0f} s ({w:.0f} s of wall clock)" for kind, (n, s, w) in kinds.items())
+        + f", tests alone {pytest_s - built:.0f} s (pytest's time while nothing was built)")
     return code
 
 

@@ -11,6 +11,7 @@ from convcheck.pipeline.cases import Case
 from convcheck.plugin import state
 from convcheck.plugin.state import bench as bench_of
 from convcheck.plugin.state import run
+from convcheck.progress import wall_by_kind
 from convcheck.report import Recorder, write_summary
 from convcheck.report.records import join_records
 
@@ -129,15 +130,19 @@ def pytest_sessionfinish(session, exitstatus):
     recorder = config.stash.get(RECORDER, None)
     if recorder is None or state.is_worker(config):  # the controller summarises their run
         return
-    built = dict(bench_of(config).progress.spent)
+    progress = bench_of(config).progress
+    built, spans = dict(progress.spent), {k: list(v) for k, v in progress.spans.items()}
     for out in state.from_workers(config):
         for kind, entries in (out.get("built") or {}).items():
             built[kind] = {**built.get(kind, {}), **entries}
+        for kind, s in (out.get("spans") or {}).items():
+            spans.setdefault(kind, []).extend(map(tuple, s))
     try:
         join_records(recorder.run_dir)
         config.stash[SUMMARY] = write_summary(
             recorder.run_dir, partial=_partial(session, exitstatus),
-            collected=session.testscollected, built=built)
+            collected=session.testscollected, built=built,
+            built_wall=wall_by_kind(spans) if spans else None)
     except OSError as e:
         config.stash[RECORD_ERRORS].append(f"summary: {e}")
         return

@@ -219,6 +219,7 @@ def pytest_sessionfinish(session):
     if is_worker(config):
         config.workeroutput[OUTPUT_KEY] = {
             "built": bench_of(config).progress.spent,
+            "spans": bench_of(config).progress.spans,
             "lines": [line for line, _ in expected.summary_lines(config)]
             + records.error_lines(config)}
 

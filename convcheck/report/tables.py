@@ -277,15 +277,19 @@ def _status(rs: list[dict]) -> str:
 
 
 def write_summary(run_dir: Path, partial: str | None = None, collected: int | None = None,
-                  built: dict | None = None) -> Path:
+                  built: dict | None = None, built_wall: dict | None = None) -> Path:
     """summary.md from the run's records; `partial`: why the run stopped early, `built`: the
-    seconds of each cache entry this run built, {kind: {entry: seconds}} (both kept in
-    run.json, so a summary rebuilt later says them too)."""
+    seconds of each cache entry this run built, {kind: {entry: seconds}}, `built_wall`: the
+    wall seconds each kind's builds took, {kind: seconds, "all": ...} (less than their sum
+    where builds overlap: conversions run ahead), all kept in run.json, so a summary rebuilt
+    later says them too."""
     info = json.loads((run_dir / RUN_INFO).read_text()) if (run_dir / RUN_INFO).exists() else {}
     if partial is not None or collected is not None or built:
         info |= {"partial": partial, "collected": collected}
         if built:
             info["built"] = built
+        if built_wall:
+            info["built_wall"] = built_wall
         (run_dir / RUN_INFO).write_text(json.dumps(info, indent=1, default=str))
     path = run_dir / SUMMARY
     path.write_text(summary(read_records(run_dir), info))
