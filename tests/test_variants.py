@@ -151,10 +151,16 @@ def test_each_coreml_variant_is_what_it_says_and_runs_on_the_interpreter(pytestc
     base = sum(f.stat().st_size for f in conv.path.rglob("*") if f.is_file())
     assert size < 0.7 * base, (size, base)
     x, _ = bench.test_set(conv.original.spec, "pytorch")
-    got, ref = ReferencePredictor(dst).predict(x[:64]), ReferencePredictor(conv.path).predict(
-        x[:64])
+    compressed = ReferencePredictor(dst)
+    got, ref = compressed.predict(x[:64]), ReferencePredictor(conv.path).predict(x[:64])
     assert np.isfinite(got).all() and (got.argmax(1) == ref.argmax(1)).mean() >= 0.95
     assert 0 < np.abs(got - ref).max() < 0.2  # compressed: close, and not the same weights
+    # decompressed once per interpreter, not per run; a later run computes the same
+    kept = compressed.interpreter._decompressed
+    assert kept and all(not v.flags.writeable for values in kept.values() for v in values)
+    before = {k: [id(v) for v in values] for k, values in kept.items()}
+    np.testing.assert_array_equal(compressed.predict(x[:64]), got)
+    assert {k: [id(v) for v in values] for k, values in kept.items()} == before
 
 
 @pytest.mark.parametrize("body,message", [

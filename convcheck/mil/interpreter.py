@@ -87,6 +87,7 @@ class Interpreter:
                 + f"; it implements {', '.join(implemented())}")
         self.inputs = {k: np_dtype(v) for k, v in self.fn.inputs.items()}
         self.outputs = [v.name for v in self.fn.outputs]
+        self._decompressed: dict[int, tuple] = {}  # a constexpr op (its id) -> its values
 
     @classmethod
     def load(cls, path, name: str = "") -> "Interpreter":
@@ -117,11 +118,19 @@ class Interpreter:
                 continue
             if _compressed(op):
                 # A compressed weight (palettized, quantized, sparse): decompressed by the op's
-                # own definition, as coremltools does when it folds one.
-                values = op.materialized_val_inference()
-                values = values if isinstance(values, tuple) else (values,)
+                # own definition, as coremltools does when it folds one; once per interpreter,
+                # not per run (a property test runs a program dozens of times on small
+                # batches, and a ResNet-18's weights take longer to decompress than to use).
+                values = self._decompressed.get(id(op))  # the program keeps its ops
+                if values is None:
+                    values = op.materialized_val_inference()
+                    values = tuple(np.asarray(v) for v in (
+                        values if isinstance(values, tuple) else (values,)))
+                    for v in values:
+                        v.setflags(write=False)  # shared by every run from now on
+                    self._decompressed[id(op)] = values
                 for var, value in zip(op.outputs, values):
-                    env[var.name] = np.asarray(value)
+                    env[var.name] = value
                 continue
             try:
                 if op.op_type == "while_loop":
