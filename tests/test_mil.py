@@ -6,6 +6,7 @@ defaults are coremltools' definition of it."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -300,6 +301,44 @@ def test_while_loop_runs_its_body_until_its_condition_fails():
                                loop_vars=(np.float32(0), np.zeros((2, 3), np.float32)))
         return acc
     close(run(build, x), 4 * x)
+
+
+def test_a_loops_invariant_ops_run_once_per_loop_and_give_the_same_values():
+    """The body's cast of the outer input and what follows from it alone are computed on the
+    first iteration and reused (an fp16 recurrent program casts its whole input sequence
+    every step); what reads the loop's own variables runs every time."""
+    x = rand(2, 3)
+
+    def build(v):
+        def cond(i, acc):
+            return mb.less(x=i, y=np.float32(4))
+
+        def body(i, acc):
+            outer = mb.mul(x=mb.cast(x=v, dtype="fp16"), y=np.float16(2))  # invariant
+            step = mb.cast(x=mb.mul(x=outer, y=mb.cast(x=i, dtype="fp16")), dtype="fp32")
+            return mb.add(x=i, y=np.float32(1)), mb.add(x=acc, y=step)
+        _, acc = mb.while_loop(_cond=cond, _body=body,
+                               loop_vars=(np.float32(0), np.zeros((2, 3), np.float32)))
+        return acc
+
+    prog = mb.program(input_specs=[mb.TensorSpec(shape=x.shape)], opset_version=IOS)(build)
+    it = Interpreter(prog, "test")
+    runs = Counter()
+    ops = dict(it.ops)
+    for name in ("cast", "mul"):
+        it.ops[name] = lambda a, fn=ops[name], name=name: runs.update([a.op.name]) or fn(a)
+    got = it.run({next(iter(it.inputs)): x})[it.outputs[0]]
+    body = next(op for op in prog.functions["main"].operations
+                if op.op_type == "while_loop").blocks[1]
+    invariant = {op.name for op in body.operations if id(op) in it._invariant(body)}
+    assert len(invariant) == 2 and {runs[n] for n in invariant} == {1}, (invariant, runs)
+    assert max(runs.values()) == 4  # the steps' own ops: once per iteration
+    want = sum(t * (x.astype(np.float16) * np.float16(2)).astype(np.float16) for t in range(4))
+    close(got, want.astype(np.float32), atol=1e-2)
+    it.ops.update(ops)
+    without = Interpreter(prog, "test")
+    without._invariant = lambda block: frozenset()
+    np.testing.assert_array_equal(got, without.run({next(iter(it.inputs)): x})[it.outputs[0]])
 
 
 # ------------------------------------------------------------------ precision and refusals

@@ -89,9 +89,11 @@ class ReferencePredictor:
         shares = _shares(len(x), frameworks.threads())
         if len(shares) == 1:
             return self.interpreter.run({self.input_name: x})[self.output_name]
-        outs = _pool(len(shares)).map(
-            lambda s: self.interpreter.run({self.input_name: x[s]})[self.output_name], shares)
-        return np.concatenate(list(outs))
+        with _one_blas_thread():
+            outs = list(_pool(len(shares)).map(
+                lambda s: self.interpreter.run({self.input_name: x[s]})[self.output_name],
+                shares))
+        return np.concatenate(outs)
 
 
 # The interpreters are numpy, op after op: a convolution's window copy, a matmul, a cast each
@@ -110,6 +112,22 @@ def _shares(n: int, threads: int) -> list[slice]:
     parts = max(1, min(threads, n // MIN_SHARE))
     bounds = [n * i // parts for i in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _one_blas_thread():
+    """numpy's BLAS on one thread while the shares run: each share's thread is a core's work
+    already, and a BLAS pool per share on top oversubscribes the cores, where a recurrent
+    program's many small matmuls spend their time waking and parking BLAS threads
+    (threadpoolctl: process-wide, put back after)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
+_blas = None
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
