@@ -99,10 +99,11 @@ class ReferencePredictor:
 # The interpreters are numpy, op after op: a convolution's window copy, a matmul, a cast each
 # release the GIL, yet one call runs them one after another on one core. Every op the zoo's
 # programs hold is per sample, so a batch is shared out among the runtime's threads
-# ($CONVCHECK_THREADS), each interpreting its part. Measured on 2 cores, 128 CIFAR-10 images
-# through ResNet-18 (PyTorch) programs, one call vs two threads: ML program fp32 5.8 -> 3.6 s,
-# fp16 8.4 -> 5.8 s, palettized 8.1 -> 6.0 s, neuralnetwork 5.3 -> 3.1 s (outputs equal to
-# 1e-13). A share is at least MIN_SHARE samples: a property test's batch of 1..8 runs whole.
+# ($CONVCHECK_THREADS), each interpreting its part, numpy's BLAS on one thread meanwhile.
+# Measured on 2 cores (benchmarks/reference_runtime.py, 256 test samples, one call vs two
+# shares): PyTorch ResNet-18 ML program fp16 8.4 -> 4.7 s, neuralnetwork 5.7 -> 3.8 s; PyTorch
+# GRU fp16 8.2 -> 5.1 s, palettized 8.2 -> 4.1 s, fp32 1.6 -> 1.3 s; outputs equal. A share
+# is at least MIN_SHARE samples: a property test's batch of 1..8 runs whole.
 MIN_SHARE = 16
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
