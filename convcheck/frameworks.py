@@ -31,6 +31,12 @@ def threads() -> int:
     return _threads
 
 
+def cores(at_most: int) -> int:
+    """One per core, at most `at_most`: the default of the work convcheck runs side by side
+    (conversions ahead, speed gates at once), each of which keeps a core busy."""
+    return max(1, min(at_most, os.cpu_count() or 1))
+
+
 def count_variable(name: str, default: int, what: str) -> int:
     """A whole number >= 1 from environment variable `name` (unset or blank: `default`); any
     other value raises ValueError naming the variable, its value and `what` it sets."""

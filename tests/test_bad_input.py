@@ -508,6 +508,13 @@ def test_gate_threads_variable_must_be_a_whole_number():
             "runtime while the speed gate times; default 1)") in out
 
 
+def test_gate_workers_variable_must_be_a_whole_number():
+    out = refused(env={"CONVCHECK_GATE_WORKERS": "-1"})
+    assert ("convcheck: $CONVCHECK_GATE_WORKERS = '-1': must be a whole number >= 1 (speed "
+            "gates timed at once, each on its own process; default one per core, at most 2)"
+            ) in out, out
+
+
 def test_converters_variable_must_be_a_whole_number():
     out = refused(env={"CONVCHECK_CONVERTERS": "two"})
     assert ("convcheck: $CONVCHECK_CONVERTERS = 'two': must be a whole number >= 1 (conversions "

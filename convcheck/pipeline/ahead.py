@@ -17,7 +17,6 @@ thread-safe): at the next build it asks for, while it waits for a job, and after
 """
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +34,7 @@ def converters() -> int:
     """Conversions at once: $CONVCHECK_CONVERTERS, default one per core, at most MAX_DEFAULT; a
     value that is not a whole number >= 1 raises ValueError naming the variable."""
     return frameworks.count_variable(
-        CONVERTERS_ENV, max(1, min(MAX_DEFAULT, os.cpu_count() or 1)),
+        CONVERTERS_ENV, frameworks.cores(MAX_DEFAULT),
         "conversions run at once, in the background; default one per core, at most 2")
 
 

@@ -70,7 +70,7 @@ def gate_workers() -> int:
     """Gates timed at once, each in a timing process of its own: $CONVCHECK_GATE_WORKERS,
     default one per core and at most 2; a value that is not a whole number >= 1 raises
     ValueError naming the variable."""
-    return frameworks.count_variable(WORKERS_ENV, max(1, min(2, os.cpu_count() or 1)),
+    return frameworks.count_variable(WORKERS_ENV, frameworks.cores(2),
                                      "speed gates timed at once, each on its own process; "
                                      "default one per core, at most 2")
 
