@@ -3,6 +3,7 @@
 test that asks for the conversion, and a session that ends stops them."""
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +47,31 @@ def test_a_background_jobs_error_is_raised_to_whoever_takes_it():
     with pytest.raises(runner.ConversionError, match="converter exploded"):
         ahead.take("x")
     ahead.close()
+
+
+def test_closing_stops_a_job_that_starts_its_child_just_after_a_stop():
+    # The race CI met: a job waiting to fork its child while close() kills the live ones
+    ended, stops, live = [], [], set()
+    started, first_stop = threading.Event(), threading.Event()
+
+    def job():
+        started.set()
+        first_stop.wait()  # it forks only once the first stop has run
+        child = threading.Event()
+        live.add(child)
+        ended.append("killed" if child.wait(30) else "ran to its end")
+
+    def stop():
+        for child in list(live):
+            child.set()
+        stops.append(len(live))
+        first_stop.set()
+
+    ahead = Ahead(1, print)
+    ahead.submit("x", job)
+    started.wait()
+    ahead.close(stop=stop)
+    assert ended == ["killed"] and len(stops) >= 2, (ended, stops)
 
 
 def sleepy_converter(original, destination, options):

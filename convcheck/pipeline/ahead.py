@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, Hashable
 
@@ -28,6 +28,7 @@ from convcheck import frameworks
 CONVERTERS_ENV = "CONVCHECK_CONVERTERS"
 MAX_DEFAULT = 2
 FLUSH_S = 1.0  # while waiting for a job: how often its queued lines are written
+STOP_POLL_S = 0.1  # closing: how often children started since the last stop are killed
 
 
 def converters() -> int:
@@ -101,7 +102,13 @@ class Ahead:
         for future in self._jobs.values():
             future.cancel()
         if stop is not None:
-            stop()
+            # Again until every job has ended: a job past its cancel point may start its child
+            # just after a stop (it was waiting to fork), and that child must not run on.
+            running = [f for f in self._jobs.values() if not f.done()]
+            while running:
+                stop()
+                wait(running, timeout=STOP_POLL_S)
+                running = [f for f in running if not f.done()]
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
