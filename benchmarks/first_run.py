@@ -11,6 +11,11 @@ RSS counts those once per child. Read from /proc/<pid>/smaps_rollup (Linux, the 
 figures come from): psutil would give the same number but is not in the pinned stack, and one
 file per process is all this needs. `/usr/bin/time -v` reports the largest single process only.
 
+Cores: the machine's busy time (/proc/stat, all processes: run it on a quiet machine) over each
+interval, written to <clone>/first_run.cpu.json and summed up as the cores' mean use and the
+share of the wall time a core stood idle (under half the cores busy beyond one): what running
+more at once could still fill.
+
 Where the time went: the newest run directory's run.json (`built`: seconds per training,
 conversion and attack), pytest's own duration from its last line, the rest of the wall time
 being set-up (the install, pytest's start). Standard library only: it runs before the venv.
@@ -59,6 +64,13 @@ def tree_pss(root: int) -> tuple[int, list[tuple[int, str]]]:
     return sum(p for p, _ in found), found
 
 
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of the machine, all cores summed (/proc/stat's first line)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def phases(reports: Path) -> tuple[dict[str, tuple[int, float, float]], float | None]:
     """({kind: (count, seconds summed, wall seconds)}, wall seconds of all builds) from the
     newest run directory's run.json. Builds may overlap (conversions run ahead, two at a
@@ -85,13 +97,20 @@ def main() -> int:
         proc = subprocess.Popen(args.command, cwd=args.clone, stdout=out,
                                 stderr=subprocess.STDOUT)
         peak: list = [0, []]
+        cores, busy = os.cpu_count() or 1, []  # [(seconds since start, cores busy)]
 
         def sample() -> None:
+            last = cpu_times()
             while proc.poll() is None:
                 total, top = tree_pss(proc.pid)
                 if total > peak[0]:
                     peak[:] = [total, top[:3]]
                 time.sleep(SAMPLE_S)
+                now = cpu_times()
+                if now[1] > last[1]:
+                    busy.append((round(time.perf_counter() - t0, 1),
+                                 round(cores * (now[0] - last[0]) / (now[1] - last[1]), 3)))
+                last = now
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -107,6 +126,13 @@ def main() -> int:
           f"({wall / 60:.1f} min); pytest {pytest_s:.0f} s: {last[-1][0] if last else '?'}")
     print(f"peak memory {peak[0] / 1e9:.2f} GB (PSS of the process tree, sampled every "
           f"{SAMPLE_S:g} s): " + "; ".join(f"{p / 1e9:.2f} GB {c}" for p, c in peak[1]))
+    if busy:
+        (args.clone / "first_run.cpu.json").write_text(json.dumps(
+            {"cores": cores, "sample_s": SAMPLE_S, "busy": busy}))
+        mean = sum(b for _, b in busy) / len(busy)
+        idle = sum(1 for _, b in busy if b < cores - 0.5) / len(busy)
+        print(f"cores busy {mean:.2f} of {cores} on average; under {cores - 0.5:g} busy "
+              f"{idle:.0%} of the wall time (first_run.cpu.json: each {SAMPLE_S:g} s)")
     kinds, built_wall = phases(args.clone / "reports")
     built = built_wall if built_wall is not None else sum(s for _, s, _ in kinds.values())
     print(f"set-up {wall - pytest_s:.0f} s, " + ", ".join(

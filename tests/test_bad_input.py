@@ -521,6 +521,20 @@ def test_converters_variable_must_be_a_whole_number():
             "run at once, in the background; default one per core, at most 2)") in out, out
 
 
+def test_the_variables_convcheck_reads_are_accepted():
+    env = {"CONVCHECK_CONVERTERS": "1", "CONVCHECK_GATE_WORKERS": "1",
+           "CONVCHECK_GATE_THREADS": "1", "CONVCHECK_TRAIN_AHEAD": "0"}
+    proc = pytest_run("tests_conformance", "--collect-only", "-q", cwd=ROOT, env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_train_ahead_variable_must_be_one_or_zero():
+    out = refused(env={"CONVCHECK_TRAIN_AHEAD": "yes"})
+    assert ("convcheck: $CONVCHECK_TRAIN_AHEAD = 'yes': expected 1 (originals train in a child "
+            "process, ahead of their tests) or 0 (in the test process, when first asked for)"
+            ) in out, out
+
+
 @pytest.mark.parametrize("option", ["--benchmark-compare", "--benchmark-autosave"])
 def test_pytest_benchmarks_own_outputs_need_a_run_without_workers(option):
     out = refused("-n", "2", option)

@@ -70,12 +70,36 @@ def preload(conversions) -> list[str]:
     return mods
 
 
-def _forkserver():
+def context():
+    """The children's multiprocessing context: the fork server, with its preload."""
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(_preload)
     return _context
+
+
+def child_context() -> dict:
+    """What a child takes from the process that starts it: its sys.path, its project, and the
+    frameworks' and convcheck's environment (the server's was frozen when it started)."""
+    return {**parent_context(),
+            "env": {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}}
+
+
+def start_child(fn, args: tuple, name: str):
+    """Start fn(*args) in a child forked from the server; it is known to stop_all() until
+    forget(child). (A training ahead of the tests starts its child here too.)"""
+    with _starting:
+        child = context().Process(target=fn, args=args, name=name)
+        with hidden_main():
+            child.start()
+        _live.add(child)
+    return child
+
+
+def forget(child) -> None:
+    """The child has ended (or is no longer this module's to stop)."""
+    _live.discard(child)
 
 
 class ConversionError(Exception):
@@ -173,14 +197,9 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
     """Convert the model saved at `source` into `out_dir`; returns the artifact's path."""
     job = {"model": spec.name, "spec": spec.declaration, "framework": framework,
            "source": str(source), "format": target.format, "options": target.options[framework],
-           "out_dir": str(out_dir), **parent_context(),
-           "env": {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}}
+           "out_dir": str(out_dir), **child_context()}
     what = f"{target.name} conversion of {spec.name}-{framework} ({target.options[framework]})"
-    with _starting:
-        child = _forkserver().Process(target=_run, args=(job,), name=f"convert {what}")
-        with hidden_main():
-            child.start()
-        _live.add(child)
+    child = start_child(_run, (job,), f"convert {what}")
     try:
         child.join(target.timeout_s)
         if child.is_alive():
@@ -189,7 +208,7 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
             raise ConversionError(f"{what} did not finish within {target.timeout_s:.0f} s "
                                   f"(timeout_s in targets.toml); stopped")
     finally:
-        _live.discard(child)
+        forget(child)
     error_file, log_file = out_dir / ERROR_FILE, out_dir / LOG_FILE
     if child.exitcode != 0:
         if error_file.exists():

@@ -40,18 +40,24 @@ def converters() -> int:
 
 
 class Ahead:
-    """Jobs (a key, a function) run on `workers` background threads; `log` is written only
-    from the thread that made this object."""
+    """Jobs (a key, a function) run on `workers` background threads, or on the threads of a
+    named pool of `pools` ({name: threads}: trainings, one at a time, beside conversions);
+    `log` is written only from the thread that made this object."""
 
-    def __init__(self, workers: int, log: Callable[[str], None]):
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+    def __init__(self, workers: int, log: Callable[[str], None],
+                 pools: dict[str, int] | None = None):
+        sizes = {None: workers, **(pools or {})}
+        for name, n in sizes.items():
+            if n < 1:
+                raise ValueError(f"workers{f' of pool {name!r}' if name else ''} must be "
+                                 f">= 1, got {n}")
         self.workers = workers
+        self._sizes = sizes
         self._write = log
         self._owner = threading.get_ident()
         self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._jobs: dict[Hashable, Future] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._pools: dict[str | None, ThreadPoolExecutor] = {}
 
     def log(self, line: str) -> None:
         """Write `line` now (from the owner's thread, after what is queued) or queue it."""
@@ -72,13 +78,15 @@ class Ahead:
                 return
             self._write(line)
 
-    def submit(self, key: Hashable, fn: Callable, *args) -> None:
-        """Start fn(*args) in the background unless `key` was submitted and not yet taken."""
+    def submit(self, key: Hashable, fn: Callable, *args, pool: str | None = None) -> None:
+        """Start fn(*args) in the background (on `pool`'s threads: a name given at __init__)
+        unless `key` was submitted and not yet taken."""
         if key in self._jobs:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="convcheck-ahead")
-        self._jobs[key] = self._pool.submit(fn, *args)
+        if pool not in self._pools:
+            self._pools[pool] = ThreadPoolExecutor(
+                self._sizes[pool], thread_name_prefix=f"convcheck-ahead-{pool or 'jobs'}")
+        self._jobs[key] = self._pools[pool].submit(fn, *args)
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._jobs
@@ -109,8 +117,8 @@ class Ahead:
                 stop()
                 wait(running, timeout=STOP_POLL_S)
                 running = [f for f in running if not f.done()]
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        for executor in self._pools.values():
+            executor.shutdown(wait=True)
+        self._pools.clear()
         self._jobs.clear()
         self.flush()

@@ -23,7 +23,7 @@ from convcheck.conversion import exporters, runner, variants
 from convcheck.data import declared
 from convcheck.declarations.registry import MODELS
 from convcheck.declarations.spec import ModelSpec, SpecError
-from convcheck.pipeline import train
+from convcheck.pipeline import train, trainer
 from convcheck.pipeline.ahead import Ahead, converters
 from convcheck.pipeline.builds import Converted, Original
 from convcheck.pipeline.cache import (
@@ -76,9 +76,11 @@ class Workbench:
     target name -> convcheck.settings.Target; log: where progress lines go (written from the
     thread that made the workbench); converters: conversions run at once in the background
     once their original is made (None: convcheck.pipeline.ahead.converters(), from
-    $CONVCHECK_CONVERTERS); only those a plan() named run ahead, the others when asked for.
-    Models are looked up by name in convcheck.declarations.registry.MODELS (declare_model, or a project's
-    settings). Failures raise: SpecError or DataError (a declaration or its data cannot be
+    $CONVCHECK_CONVERTERS); only those a plan() named run ahead, the others when asked for;
+    train_ahead: the originals a plan() named train in a child process, one at a time, from
+    then on (None: convcheck.pipeline.trainer.train_ahead(), from $CONVCHECK_TRAIN_AHEAD).
+    Models are looked up by name in convcheck.declarations.registry.MODELS (declare_model, or a
+    project's settings). Failures raise: SpecError or DataError (a declaration or its data cannot be
     used), runner.ConversionError (a converter failed or timed out), attacks.AttackError (an
     attack could not run); a failed build is remembered for the session."""
 
@@ -100,10 +102,15 @@ class Workbench:
     converters: int | None = None
     # (model, framework, seed) -> the targets a plan() needs converted and not yet cached
     _ahead_targets: dict = field(default_factory=dict)
+    # originals a plan() needs trained train in a child, ahead, one at a time (None:
+    # convcheck.pipeline.trainer.train_ahead(), from $CONVCHECK_TRAIN_AHEAD)
+    train_ahead: bool | None = None
 
     def __post_init__(self) -> None:
         self._ahead = Ahead(converters() if self.converters is None else self.converters,
-                            self.log)
+                            self.log, pools={"trainings": 1})
+        if self.train_ahead is None:
+            self.train_ahead = trainer.train_ahead()
         self.log = self._ahead.log  # a background conversion's lines wait for this thread
         self.progress.at_once["conversions"] = self._ahead.workers
 
@@ -252,26 +259,46 @@ class Workbench:
                         parts, stem)
 
     def _train_or_load(self, spec: ModelSpec, framework: str, seed: int) -> Original:
-        ds = self.dataset(spec)
+        key = ("train", spec.name, framework, seed)
+        if key in self._ahead:  # training (or trained) in a child: its error is this one's
+            self._ahead.take(key)
         entry, parts, stem = self._original_entry(spec, framework, seed)
+        cached(entry, parts, self._training(spec, framework, seed, in_child=False), self.log)
+        predictor = train.load_predictor(spec, framework, entry / train.MODEL_FILE[framework])
+        return Original(spec, framework, seed, entry, predictor, parts, stem)
+
+    def _train_ahead(self, spec: ModelSpec, framework: str, seed: int) -> None:
+        """A background job: the original trained in a child (convcheck.pipeline.trainer)
+        into its cache entry, unless another process has built it."""
+        entry, parts, _ = self._original_entry(spec, framework, seed)
+        cached(entry, parts, self._training(spec, framework, seed, in_child=True), self.log)
+
+    def _training(self, spec: ModelSpec, framework: str, seed: int, in_child: bool):
+        """The build of an original's cache entry: trained here, or in a child process."""
+        ds = self.dataset(spec)
         if ds.y_train is None or len(ds.x_train) == 0:
             raise SpecError(f"{spec.origin}: model {spec.name!r} is trained by convcheck, but its "
                             f"data has no x_train/y_train")
         hp = self.profile.train[spec.name]
         case_id = f"{spec.name}-{framework}-s{seed}"
+        entry = self._original_entry(spec, framework, seed)[0]
 
         def build(tmp: Path) -> None:
             self.log(f"training {case_id} ({self.profile.name}: {len(ds.x_train)} samples, "
-                     f"{hp.epochs} epochs, {hp.optimizer} lr {hp.lr}, batch {hp.batch_size})")
+                     f"{hp.epochs} epochs, {hp.optimizer} lr {hp.lr}, batch {hp.batch_size})"
+                     + (", in a child process, ahead of its tests" if in_child else ""))
             t0 = time.perf_counter()
-            x = spec.to_framework_layout(ds.x_train, framework)
-            model = train.train(spec, framework, x, ds.y_train, hp, seed, self.log, case_id)
-            train.save(model, framework, tmp)
+            if in_child:  # the data's own layout: the child makes it the framework's
+                trainer.train_in_child(spec, framework, ds.x_train, ds.y_train, hp, seed,
+                                       case_id, tmp, self.log)
+            else:
+                x = spec.to_framework_layout(ds.x_train, framework)
+                model = train.train(spec, framework, x, ds.y_train, hp, seed, self.log,
+                                    case_id)
+                train.save(model, framework, tmp)
             self._built("trainings", entry, f"trained {case_id}", t0)
 
-        cached(entry, parts, build, self.log)
-        predictor = train.load_predictor(spec, framework, entry / train.MODEL_FILE[framework])
-        return Original(spec, framework, seed, entry, predictor, parts, stem)
+        return build
 
     def _built(self, kind: str, entry: Path, what: str, t0: float) -> None:
         seconds = time.perf_counter() - t0
@@ -280,7 +307,10 @@ class Workbench:
 
     def plan(self, cases) -> dict[str, int]:
         """Which cache entries the cases need (their originals, conversions, adversarial sets)
-        are not built yet, so that each build's line can say what is left: {kind: count}."""
+        are not built yet, so that each build's line can say what is left: {kind: count}.
+        With train_ahead, the originals to train start training in a child, one after the
+        other, in the order of `cases` (the order their tests run in)."""
+        trainings: dict = {}
         for c in cases:
             spec = MODELS.get(c.model)
             try:
@@ -288,7 +318,8 @@ class Workbench:
             except (SpecError, data.DataError, OSError):
                 continue  # the test that needs it fails with the reason
             if entry is not None and spec.sources[c.framework].kind == "build":
-                self._expect("trainings", entry, parts)
+                if self._expect("trainings", entry, parts) and self.train_ahead:
+                    trainings.setdefault((spec.name, c.framework, c.seed))
             t = self.targets.get(c.target) if c.target else None
             if t is not None and t.base is not None:
                 o = Original(spec, c.framework, c.seed, entry, None, parts, stem)
@@ -302,6 +333,9 @@ class Workbench:
         # what a conversion child may need: formats of the selected targets (and their bases)
         runner.preload({(self.targets[n].format, c.framework)
                         for c in cases for n in self._converter_targets(c.target)})
+        for model, framework, seed in trainings:
+            self._ahead.submit(("train", model, framework, seed), self._train_ahead,
+                               MODELS.get(model), framework, seed, pool="trainings")
         return self.progress.planned()
 
     def _converter_targets(self, name: str | None) -> list[str]:

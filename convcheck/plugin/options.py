@@ -17,7 +17,7 @@ import pytest
 from convcheck import frameworks
 from convcheck.declarations.registry import MODELS
 from convcheck.declarations.spec import SpecError
-from convcheck.pipeline import ahead, cases
+from convcheck.pipeline import ahead, cases, trainer
 from convcheck.plugin import OPTIONS, option_source
 from convcheck.plugin.state import RUN, Run
 from convcheck.robustness.attacks import attacks_for, why_not
@@ -90,6 +90,7 @@ def pytest_configure(config):
     problems.check(timer.gate_threads)
     problems.check(timer.gate_workers)
     problems.check(ahead.converters)
+    problems.check(trainer.train_ahead)
     device, where = option_source(config, "device")
     problems.check(frameworks.use_device, device, where or "--convcheck-device")
     paths = {name: _path_option(config, proj, name, setting, problems)
@@ -228,7 +229,8 @@ def _check_variables(config, problems: Problems) -> None:
             problems.add(f"--convcheck-{name} is empty; leave it out for the default")
     # CONVCHECK_WORKERS: ./run.sh test's worker count (its -n), set in the same shells
     known = ({env for env, _ in OPTIONS.values()}
-             | {frameworks.THREADS_ENV, timer.THREADS_ENV, "CONVCHECK_WORKERS"})
+             | {frameworks.THREADS_ENV, timer.THREADS_ENV, timer.WORKERS_ENV,
+                ahead.CONVERTERS_ENV, trainer.TRAIN_AHEAD_ENV, "CONVCHECK_WORKERS"})
     for var in sorted(v for v in os.environ if v.startswith("CONVCHECK_") and v not in known):
         near = difflib.get_close_matches(var, sorted(known), n=1)
         problems.add(f"${var} is not a convcheck variable"

@@ -1,0 +1,113 @@
+"""Originals trained in a child process, ahead of their tests (convcheck.pipeline.trainer): the
+same weights as a training in the test process, progress lines through the pipe, the child's
+own error, one at a time in the order asked for, and stopped when the session ends."""
+import time
+
+import numpy as np
+import pytest
+
+from convcheck.conversion import runner
+from convcheck.pipeline import train, trainer
+from convcheck.pipeline.cases import Case
+from convcheck.pipeline.workbench import Workbench
+
+
+def _training_set(bench, model):
+    """(spec, training inputs in the data's layout, labels)"""
+    from convcheck.declarations.registry import MODELS
+
+    spec = MODELS.get(model)
+    ds = bench.dataset(spec)
+    return spec, ds.x_train, ds.y_train
+
+
+def _weights(model, framework):
+    if framework == "pytorch":
+        return [t.detach().numpy() for t in model.state_dict().values()]
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "keras"])
+def test_a_child_trains_the_weights_the_test_process_trains(bench, tmp_path, framework):
+    spec, x, y = _training_set(bench, "lenet5")
+    hp, seed = bench.profile.train["lenet5"], bench.profile.seeds[0]
+    # as the test process trains it (its layout's strides, too: see train_in_child)
+    here = train.train(spec, framework, spec.to_framework_layout(x, framework), y, hp, seed,
+                       lambda line: None, "here")
+    lines = []
+    trainer.train_in_child(spec, framework, x, y, hp, seed, "lenet5-child", tmp_path, lines.append)
+    there = train.load_predictor(spec, framework, tmp_path / train.MODEL_FILE[framework]).model
+    a, b = _weights(here, framework), _weights(there, framework)
+    assert len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b)), \
+        f"{framework}: the child's weights differ from the test process' (same seed, data, threads)"
+    epochs = [line for line in lines if "lenet5-child epoch" in line]
+    assert len(epochs) == hp.epochs and epochs[-1].startswith(f"lenet5-child epoch {hp.epochs}/")
+
+
+def test_the_childs_own_error_is_raised(bench, tmp_path):
+    spec, x, y = _training_set(bench, "lenet5")
+    hp = bench.profile.train["lenet5"]
+    with pytest.raises(trainer.TrainingError) as e:  # labels for 10 samples of thousands
+        trainer.train_in_child(spec, "pytorch", x, y[:10], hp, 0, "short-labels", tmp_path, print)
+    assert "training short-labels failed in its child process (exit 3)" in str(e.value)
+    assert "IndexError" in str(e.value), str(e.value)
+    assert not runner._live and list(tmp_path.iterdir()) == []
+
+
+def _cold_bench(bench, tmp_path, lines):
+    """A workbench of its own cache (the session's data), training ahead."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "data").symlink_to(bench.cache_dir / "data")
+    if (bench.cache_dir / "npm").exists():
+        (cache / "npm").symlink_to(bench.cache_dir / "npm")
+    return Workbench(profile=bench.profile, data_dir=bench.data_dir, cache_dir=cache,
+                     targets={}, log=lines.append, train_ahead=True)
+
+
+def test_originals_train_ahead_one_at_a_time_in_the_order_their_tests_run(bench, tmp_path):
+    lines, seed = [], bench.profile.seeds[0]
+    wb = _cold_bench(bench, tmp_path, lines)
+    try:
+        order = [("lenet5", "keras"), ("lenet5", "pytorch")]
+        assert wb.plan([Case(m, fw, seed, None) for m, fw in order]) == {"trainings": 2}
+        while not runner._live:  # the first has started, before any test asked for it
+            time.sleep(0.05)
+        assert len(runner._live) == 1
+        made = [wb.original(m, fw, seed) for m, fw in reversed(order)]
+    finally:
+        wb.close()
+    assert all(o.predictor is not None for o in made)
+    started = [line.split()[1] for line in lines if line.startswith("training ")]
+    assert started == ["lenet5-keras-s0", "lenet5-pytorch-s0"], lines
+    assert all("in a child process, ahead of its tests" in line for line in lines
+               if line.startswith("training ")), lines
+    spans = wb.progress.spans["trainings"]
+    assert spans[0][1] <= spans[1][0] + 0.05, f"two trainings at once: {spans}"
+    assert any("lenet5-pytorch-s0 epoch 3/3" in line for line in lines), lines
+
+
+def test_a_session_that_ends_stops_its_training(bench, tmp_path):
+    lines, seed = [], bench.profile.seeds[0]
+    wb = _cold_bench(bench, tmp_path, lines)
+    wb.plan([Case("lstm", "keras", seed, None)])  # the slowest of the two models CI trains
+    while not runner._live:
+        time.sleep(0.05)
+    wb.close()
+    assert not runner._live
+    models = tmp_path / "cache" / "models"
+    assert not [p for p in models.iterdir() if not p.name.startswith(".")], \
+        "a half-trained original reached the cache"
+
+
+def test_train_ahead_is_off_in_an_xdist_worker_and_on_otherwise(monkeypatch):
+    monkeypatch.delenv(trainer.TRAIN_AHEAD_ENV, raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert trainer.train_ahead()
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    assert not trainer.train_ahead()
+    monkeypatch.setenv(trainer.TRAIN_AHEAD_ENV, "1")
+    assert trainer.train_ahead()
+    monkeypatch.setenv(trainer.TRAIN_AHEAD_ENV, "yes")
+    with pytest.raises(ValueError, match=r"\$CONVCHECK_TRAIN_AHEAD = 'yes': expected 1"):
+        trainer.train_ahead()
