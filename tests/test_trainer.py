@@ -54,7 +54,7 @@ def test_the_childs_own_error_is_raised(bench, tmp_path):
     assert not runner._live and list(tmp_path.iterdir()) == []
 
 
-def _cold_bench(bench, tmp_path, lines):
+def _cold_bench(bench, tmp_path, lines, targets=None):
     """A workbench of its own cache (the session's data), training ahead."""
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -62,7 +62,7 @@ def _cold_bench(bench, tmp_path, lines):
     if (bench.cache_dir / "npm").exists():
         (cache / "npm").symlink_to(bench.cache_dir / "npm")
     return Workbench(profile=bench.profile, data_dir=bench.data_dir, cache_dir=cache,
-                     targets={}, log=lines.append, train_ahead=True)
+                     targets=targets or {}, log=lines.append, train_ahead=True)
 
 
 def test_originals_train_ahead_one_at_a_time_in_the_order_their_tests_run(bench, tmp_path):
@@ -85,6 +85,24 @@ def test_originals_train_ahead_one_at_a_time_in_the_order_their_tests_run(bench,
     spans = wb.progress.spans["trainings"]
     assert spans[0][1] <= spans[1][0] + 0.05, f"two trainings at once: {spans}"
     assert any("lenet5-pytorch-s0 epoch 3/3" in line for line in lines), lines
+
+
+def test_a_trained_originals_conversions_start_before_its_tests_ask(bench, tmp_path):
+    lines, seed = [], bench.profile.seeds[0]
+    wb = _cold_bench(bench, tmp_path, lines, targets={"onnx": bench.targets["onnx"]})
+    try:
+        wb.plan([Case("lenet5", "pytorch", seed, "onnx")])
+        deadline = time.monotonic() + 300
+        while "conversions" not in wb.progress.spans and time.monotonic() < deadline:
+            time.sleep(0.1)  # no test has asked for the original yet
+        assert wb.progress.spans.get("conversions"), lines
+        assert not wb._originals
+        converted = wb.converted("lenet5", "pytorch", "onnx", seed)
+    finally:
+        wb.close()
+    assert converted.original is wb.original("lenet5", "pytorch", seed)  # the loaded one
+    assert converted.original.predictor is not None and converted.path.exists()
+    assert sum("converting lenet5-pytorch-s0 to onnx" in line for line in lines) == 1, lines
 
 
 def test_a_session_that_ends_stops_its_training(bench, tmp_path):

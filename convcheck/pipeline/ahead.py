@@ -58,6 +58,9 @@ class Ahead:
         self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._jobs: dict[Hashable, Future] = {}
         self._pools: dict[str | None, ThreadPoolExecutor] = {}
+        # a job may submit others (a training, its conversions): jobs and pools change under it
+        self._lock = threading.Lock()
+        self._closed = False
 
     def log(self, line: str) -> None:
         """Write `line` now (from the owner's thread, after what is queued) or queue it."""
@@ -81,12 +84,13 @@ class Ahead:
     def submit(self, key: Hashable, fn: Callable, *args, pool: str | None = None) -> None:
         """Start fn(*args) in the background (on `pool`'s threads: a name given at __init__)
         unless `key` was submitted and not yet taken."""
-        if key in self._jobs:
-            return
-        if pool not in self._pools:
-            self._pools[pool] = ThreadPoolExecutor(
-                self._sizes[pool], thread_name_prefix=f"convcheck-ahead-{pool or 'jobs'}")
-        self._jobs[key] = self._pools[pool].submit(fn, *args)
+        with self._lock:
+            if key in self._jobs or self._closed:
+                return
+            if pool not in self._pools:
+                self._pools[pool] = ThreadPoolExecutor(
+                    self._sizes[pool], thread_name_prefix=f"convcheck-ahead-{pool or 'jobs'}")
+            self._jobs[key] = self._pools[pool].submit(fn, *args)
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._jobs
@@ -94,7 +98,8 @@ class Ahead:
     def take(self, key: Hashable):
         """The job's result, waited for (its lines written meanwhile); its exception raised.
         A job is taken once."""
-        future = self._jobs.pop(key)
+        with self._lock:
+            future = self._jobs.pop(key)
         try:
             while True:
                 try:
@@ -107,12 +112,14 @@ class Ahead:
     def close(self, stop: Callable[[], None] | None = None) -> None:
         """Cancel the jobs not started, `stop()` the running ones (kill their children), and
         wait for their threads."""
-        for future in self._jobs.values():
+        with self._lock:
+            self._closed = True  # a job that ends now submits nothing more
+        for future in list(self._jobs.values()):
             future.cancel()
         if stop is not None:
             # Again until every job has ended: a job past its cancel point may start its child
             # just after a stop (it was waiting to fork), and that child must not run on.
-            running = [f for f in self._jobs.values() if not f.done()]
+            running = [f for f in list(self._jobs.values()) if not f.done()]
             while running:
                 stop()
                 wait(running, timeout=STOP_POLL_S)
@@ -121,4 +128,5 @@ class Ahead:
             executor.shutdown(wait=True)
         self._pools.clear()
         self._jobs.clear()
+        self._closed = False
         self.flush()

@@ -187,8 +187,9 @@ class Workbench:
             key = (original.spec.name, original.framework, name, original.seed)
             target = self.targets[name]
             # built meanwhile (by another pytest-xdist worker): nothing to run beside the tests
-            if key not in self._converted and not looks_fresh(*self._conversion_entry(
-                    original.cache_parts, original.stem, target, original.framework)):
+            entry = self._conversion_entry(original.cache_parts, original.stem, target,
+                                           original.framework)
+            if key not in self._converted and not looks_fresh(*entry):
                 self._ahead.submit(key, self._convert, original, target)
 
     def _check_outputs(self, o: Original) -> None:
@@ -270,8 +271,11 @@ class Workbench:
     def _train_ahead(self, spec: ModelSpec, framework: str, seed: int) -> None:
         """A background job: the original trained in a child (convcheck.pipeline.trainer)
         into its cache entry, unless another process has built it."""
-        entry, parts, _ = self._original_entry(spec, framework, seed)
+        entry, parts, stem = self._original_entry(spec, framework, seed)
         cached(entry, parts, self._training(spec, framework, seed, in_child=True), self.log)
+        # its conversions start now, not when its first test asks for it: they need its file,
+        # not its runtime (a Converted taken from them gets the loaded original: converted())
+        self._convert_ahead(Original(spec, framework, seed, entry, None, parts, stem))
 
     def _training(self, spec: ModelSpec, framework: str, seed: int, in_child: bool):
         """The build of an original's cache entry: trained here, or in a child process."""
@@ -381,8 +385,8 @@ class Workbench:
                 self._converted[key] = (
                     Converted(original, t, shipped) if shipped is not None
                     else self._variant(original, t) if t.base is not None
-                    else self._ahead.take(key) if key in self._ahead
-                    else self._convert(original, t))
+                    else Converted(original, t, self._ahead.take(key).path)
+                    if key in self._ahead else self._convert(original, t))
             except runner.ConversionError as e:
                 self._converted[key] = e
         result = self._converted[key]
