@@ -74,6 +74,27 @@ def test_closing_stops_a_job_that_starts_its_child_just_after_a_stop():
     assert ended == ["killed"] and len(stops) >= 2, (ended, stops)
 
 
+def test_stopping_one_owners_children_leaves_anothers_running():
+    # a test's own workbench, closed, must not kill the session's background conversions
+    mine, theirs, started = object(), object(), []
+    for who in (mine, theirs):
+        token = runner.owner.set(who)
+        try:
+            started.append(runner.start_child(time.sleep, (60,), "sleeper"))
+        finally:
+            runner.owner.reset(token)
+    try:
+        assert runner.live(mine) == started[:1] and runner.live(theirs) == started[1:]
+        assert runner.stop_all(of=mine) == 1
+        started[0].join(10)
+        assert not started[0].is_alive() and started[1].is_alive()
+    finally:
+        for child in started:
+            child.kill()
+            child.join()
+            runner.forget(child)
+
+
 def sleepy_converter(original, destination, options):
     """A team's converter that takes a while and notes when it ran: it ships a copy of a real
     ONNX conversion (the runner then checks it as it checks any)."""
@@ -119,9 +140,9 @@ def test_a_session_that_ends_stops_its_background_conversions(bench, tmp_path):
         shutil.rmtree(entry, ignore_errors=True)
     wb.plan([Case("lenet5", "pytorch", seed, t) for t in wb.targets])
     wb.original("lenet5", "pytorch", seed)
-    while not runner._live:  # a converter's child has started
+    while not runner.live(wb._children):  # a converter's child has started
         time.sleep(0.05)
     wb.close()
-    assert not runner._live
+    assert not runner.live(wb._children)
     assert not list(tmp_path.glob("*.json")), "a converter ran to its end"
     assert not any(e.exists() for e in entries), "half-built conversions reached the cache"

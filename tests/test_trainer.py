@@ -51,7 +51,7 @@ def test_the_childs_own_error_is_raised(bench, tmp_path):
         trainer.train_in_child(spec, "pytorch", x, y[:10], hp, 0, "short-labels", tmp_path, print)
     assert "training short-labels failed in its child process (exit 3)" in str(e.value)
     assert "IndexError" in str(e.value), str(e.value)
-    assert not runner._live and list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # its scratch files gone
 
 
 def _cold_bench(bench, tmp_path, lines, targets=None):
@@ -71,9 +71,9 @@ def test_originals_train_ahead_one_at_a_time_in_the_order_their_tests_run(bench,
     try:
         order = [("lenet5", "keras"), ("lenet5", "pytorch")]
         assert wb.plan([Case(m, fw, seed, None) for m, fw in order]) == {"trainings": 2}
-        while not runner._live:  # the first has started, before any test asked for it
+        while not runner.live(wb._children):  # the first started before any test asked
             time.sleep(0.05)
-        assert len(runner._live) == 1
+        assert len(runner.live(wb._children)) == 1
         made = [wb.original(m, fw, seed) for m, fw in reversed(order)]
     finally:
         wb.close()
@@ -109,10 +109,10 @@ def test_a_session_that_ends_stops_its_training(bench, tmp_path):
     lines, seed = [], bench.profile.seeds[0]
     wb = _cold_bench(bench, tmp_path, lines)
     wb.plan([Case("lstm", "keras", seed, None)])  # the slowest of the two models CI trains
-    while not runner._live:
+    while not runner.live(wb._children):
         time.sleep(0.05)
     wb.close()
-    assert not runner._live
+    assert not runner.live(wb._children)
     models = tmp_path / "cache" / "models"
     assert not [p for p in models.iterdir() if not p.name.startswith(".")], \
         "a half-trained original reached the cache"

@@ -13,6 +13,7 @@ its output directory, read back when it fails.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import multiprocessing
 import os
@@ -49,7 +50,10 @@ _context = None
 # Conversions may run from several threads at once (convcheck.pipeline.ahead): starting the fork
 # server and the children is one at a time, and the children alive are known, to be stopped.
 _starting = threading.Lock()
-_live: set = set()
+_live: dict = {}  # child -> its owner (see owner)
+# Who starts a child: a workbench sets itself here in its background jobs, so that closing it
+# stops its own children, not those of another workbench in the same process (a test's own).
+owner: contextvars.ContextVar = contextvars.ContextVar("convcheck_child_owner", default=None)
 
 
 def preload(conversions) -> list[str]:
@@ -93,13 +97,13 @@ def start_child(fn, args: tuple, name: str):
         child = context().Process(target=fn, args=args, name=name)
         with hidden_main():
             child.start()
-        _live.add(child)
+        _live[child] = owner.get()
     return child
 
 
 def forget(child) -> None:
     """The child has ended (or is no longer this module's to stop)."""
-    _live.discard(child)
+    _live.pop(child, None)
 
 
 class ConversionError(Exception):
@@ -223,11 +227,17 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
     return out_dir / artifact_file(target)
 
 
-def stop_all() -> int:
-    """Kill the conversion children still running (a session that ends or is interrupted
-    with conversions in the background); each one's convert() then raises. Returns how many."""
+def live(of=None) -> list:
+    """The children still known (started and not forgotten): all, or those `of` an owner."""
+    return [c for c, o in list(_live.items()) if of is None or o is of]
+
+
+def stop_all(of=None) -> int:
+    """Kill the children still running (a session that ends or is interrupted with
+    conversions or a training in the background): all, or those `of` an owner (see owner);
+    each one's convert() then raises. Returns how many."""
     stopped = 0
-    for child in list(_live):
+    for child in live(of):
         if child.is_alive():
             child.kill()
             stopped += 1

@@ -111,6 +111,15 @@ class Workbench:
                             self.log, pools={"trainings": 1})
         if self.train_ahead is None:
             self.train_ahead = trainer.train_ahead()
+        self._children = object()  # the owner of the children its background jobs start
+
+    def _owned(self, fn, *args):
+        """fn(*args) in a background job, the children it starts this workbench's."""
+        token = runner.owner.set(self._children)
+        try:
+            return fn(*args)
+        finally:
+            runner.owner.reset(token)
         self.log = self._ahead.log  # a background conversion's lines wait for this thread
         self.progress.at_once["conversions"] = self._ahead.workers
 
@@ -123,7 +132,7 @@ class Workbench:
         """Stop what this workbench started: the timing process, and conversions still running
         in the background (killed: nothing half-built reaches the cache)."""
         self.timer.close()
-        self._ahead.close(stop=runner.stop_all)
+        self._ahead.close(stop=lambda: runner.stop_all(of=self._children))
 
     @cached_property
     def versions(self) -> dict[str, str]:
@@ -190,7 +199,7 @@ class Workbench:
             entry = self._conversion_entry(original.cache_parts, original.stem, target,
                                            original.framework)
             if key not in self._converted and not looks_fresh(*entry):
-                self._ahead.submit(key, self._convert, original, target)
+                self._ahead.submit(key, self._owned, self._convert, original, target)
 
     def _check_outputs(self, o: Original) -> None:
         """The original answers two test samples with the declared task's output shape."""
@@ -338,8 +347,9 @@ class Workbench:
         runner.preload({(self.targets[n].format, c.framework)
                         for c in cases for n in self._converter_targets(c.target)})
         for model, framework, seed in trainings:
-            self._ahead.submit(("train", model, framework, seed), self._train_ahead,
-                               MODELS.get(model), framework, seed, pool="trainings")
+            self._ahead.submit(("train", model, framework, seed), self._owned,
+                               self._train_ahead, MODELS.get(model), framework, seed,
+                               pool="trainings")
         return self.progress.planned()
 
     def _converter_targets(self, name: str | None) -> list[str]:
