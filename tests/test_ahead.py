@@ -115,7 +115,14 @@ def _sleepy_bench(bench, tmp_path, seconds, lines):
 
 
 def test_conversions_run_ahead_two_at_a_time_once_their_original_is_made(bench, tmp_path):
-    lines, seed = [], bench.profile.seeds[0]
+    lines, seed, writers = [], bench.profile.seeds[0], set()
+
+    class Lines(list):  # who writes each line: pytest's terminal is the session thread's
+        def append(self, line):
+            writers.add(threading.get_ident())
+            super().append(line)
+
+    lines = Lines()
     wb = _sleepy_bench(bench, tmp_path, 2, lines)
     try:
         assert wb.plan([Case("lenet5", "pytorch", seed, t) for t in wb.targets]) == {
@@ -129,6 +136,8 @@ def test_conversions_run_ahead_two_at_a_time_once_their_original_is_made(bench, 
     assert max(a0, b0) < min(a1, b1), "the two conversions did not run at the same time"
     built = [line for line in lines if "conversions built" in line]
     assert len(built) == 2 and "2 of 2 conversions built" in built[-1], lines
+    assert "2 at a time" in built[0], built  # the estimate knows two run at once
+    assert writers == {threading.get_ident()}, "a background thread wrote a line itself"
 
 
 def test_a_session_that_ends_stops_its_background_conversions(bench, tmp_path):

@@ -12,6 +12,13 @@ from convcheck.pipeline.cases import Case
 from convcheck.pipeline.workbench import Workbench
 
 
+@pytest.fixture(autouse=True)
+def same_priority(monkeypatch):
+    """These tests wait for their trainings: at nice 19 beside another pytest-xdist worker's
+    tests a child would get a few per cent of a core. (Priority changes no arithmetic.)"""
+    monkeypatch.setattr(trainer, "NICE", 0)
+
+
 def _training_set(bench, model):
     """(spec, training inputs in the data's layout, labels)"""
     from convcheck.declarations.registry import MODELS

@@ -82,7 +82,7 @@ def train_in_child(spec, framework: str, x: np.ndarray, y: np.ndarray, hp, seed:
                "scratch": str(scratch), **runner.child_context(),
                # what the entry's key says it trains on (--convcheck-device is no variable)
                "device": "cpu" if frameworks.device_of(framework) == "cpu" else "cuda",
-               "compute": frameworks.compute(framework)}
+               "compute": frameworks.compute(framework), "nice": NICE}
         child = runner.start_child(_run, (job, writer), f"train {label}")
         writer.close()  # the child holds the only writer: its end is the pipe's end
         error = None
@@ -119,7 +119,7 @@ def _run(job: dict, conn) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.environ.update(job.get("env", {}))
-    os.nice(NICE)  # priority only: the same threads, the same arithmetic
+    os.nice(job["nice"])  # priority only: the same threads, the same arithmetic
     try:
         from convcheck.children import enter_project
         from convcheck.declarations.spec import from_declaration

@@ -112,6 +112,8 @@ class Workbench:
         if self.train_ahead is None:
             self.train_ahead = trainer.train_ahead()
         self._children = object()  # the owner of the children its background jobs start
+        self.log = self._ahead.log  # a background conversion's lines wait for this thread
+        self.progress.at_once["conversions"] = self._ahead.workers
 
     def _owned(self, fn, *args):
         """fn(*args) in a background job, the children it starts this workbench's."""
@@ -120,8 +122,6 @@ class Workbench:
             return fn(*args)
         finally:
             runner.owner.reset(token)
-        self.log = self._ahead.log  # a background conversion's lines wait for this thread
-        self.progress.at_once["conversions"] = self._ahead.workers
 
     def flush_log(self) -> None:
         """Write the progress lines background conversions queued (the session calls it after
