@@ -33,16 +33,16 @@ import numpy as np
 
 from convcheck import frameworks
 from convcheck.conversion import runner
-from convcheck.pipeline import train
+from convcheck.pipeline import priority, train
 
 TRAIN_AHEAD_ENV = "CONVCHECK_TRAIN_AHEAD"
 LOG_FILE = "training.log"
-# The child's scheduling priority (nice): it takes the cores the test process leaves idle and
-# does not slow the tests. At the same priority each of the two ran slower than alone, and a
-# small-op model's training most (a recurrent net's many small OpenMP regions each wait for a
-# thread the scheduler gave to the tests): measured on 2 cores, the smoke zoo's LSTM and GRU
-# (PyTorch) trained in 133 and 177 s beside the tests, against 20 and 23 s alone.
-NICE = 19
+# The child's scheduling priority (convcheck.pipeline.priority): nice, so that it takes the
+# cores the test process leaves idle and does not slow the tests. At the same priority each of
+# the two ran slower than alone, and a small-op model's training most (a recurrent net's many
+# small OpenMP regions each wait for a thread the scheduler gave to the tests): measured on 2
+# cores, the smoke zoo's LSTM and GRU (PyTorch) trained in 133 and 177 s beside the tests,
+# against 20 and 23 s alone. At nice 0 again while the session waits for a training.
 
 
 class TrainingError(Exception):
@@ -82,8 +82,9 @@ def train_in_child(spec, framework: str, x: np.ndarray, y: np.ndarray, hp, seed:
                "scratch": str(scratch), **runner.child_context(),
                # what the entry's key says it trains on (--convcheck-device is no variable)
                "device": "cpu" if frameworks.device_of(framework) == "cpu" else "cuda",
-               "compute": frameworks.compute(framework), "nice": NICE}
+               "compute": frameworks.compute(framework)}
         child = runner.start_child(_run, (job, writer), f"train {label}")
+        priority.started(child.pid)  # priority only: the same threads, the same arithmetic
         writer.close()  # the child holds the only writer: its end is the pipe's end
         error = None
         while True:
@@ -108,6 +109,7 @@ def train_in_child(spec, framework: str, x: np.ndarray, y: np.ndarray, hp, seed:
                                 f"{error}")
     finally:
         if child is not None:
+            priority.ended(child.pid)
             runner.forget(child)
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -119,7 +121,6 @@ def _run(job: dict, conn) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.environ.update(job.get("env", {}))
-    os.nice(job["nice"])  # priority only: the same threads, the same arithmetic
     try:
         from convcheck.children import enter_project
         from convcheck.declarations.spec import from_declaration

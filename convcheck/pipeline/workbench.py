@@ -23,7 +23,7 @@ from convcheck.conversion import exporters, runner, variants
 from convcheck.data import declared
 from convcheck.declarations.registry import MODELS
 from convcheck.declarations.spec import ModelSpec, SpecError
-from convcheck.pipeline import train, trainer
+from convcheck.pipeline import priority, train, trainer
 from convcheck.pipeline.ahead import Ahead, converters
 from convcheck.pipeline.builds import Converted, Original
 from convcheck.pipeline.cache import (
@@ -271,7 +271,8 @@ class Workbench:
     def _train_or_load(self, spec: ModelSpec, framework: str, seed: int) -> Original:
         key = ("train", spec.name, framework, seed)
         if key in self._ahead:  # training (or trained) in a child: its error is this one's
-            self._ahead.take(key)
+            with priority.waiting():  # no test runs meanwhile: the trainings at full priority
+                self._ahead.take(key)
         entry, parts, stem = self._original_entry(spec, framework, seed)
         cached(entry, parts, self._training(spec, framework, seed, in_child=False), self.log)
         predictor = train.load_predictor(spec, framework, entry / train.MODEL_FILE[framework])
