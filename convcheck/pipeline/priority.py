@@ -52,8 +52,10 @@ def _wanted() -> int:
 def _set(pid: int, nice: int) -> None:
     # Linux keeps a nice value per thread (setpriority on a pid sets its main thread's only):
     # every thread of the child; a thread it starts later takes its creator's.
-    tasks = f"/proc/{pid}/task"
-    tids = [int(t) for t in os.listdir(tasks)] if os.path.isdir(tasks) else [pid]
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except FileNotFoundError:  # no /proc (macOS: a process has one value), or it has ended
+        tids = [pid]
     for tid in tids:
         try:
             os.setpriority(os.PRIO_PROCESS, tid, nice)

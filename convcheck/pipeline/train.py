@@ -108,6 +108,10 @@ def _fit_keras(spec, x, y, hp, log, label):
         opt = keras.optimizers.SGD(learning_rate=hp.lr, momentum=hp.momentum)
     else:
         opt = keras.optimizers.Adam(learning_rate=hp.lr, epsilon=ADAM_EPS)
+    # jit_compile=False says what happens anyway: Keras (3.15.1, trainer.model_supports_jit)
+    # refuses XLA while TensorFlow's op determinism is on, which reproducible weights need
+    # (measured: jit_compile=True trained the LSTM, GRU and ResNet-18 to the same losses in the
+    # same time, Keras warning "Model doesn't support `jit_compile=True`").
     if spec.task.classification:
         loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=spec.task.output == "logits")
