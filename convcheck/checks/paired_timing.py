@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import binom
 
 CONFIDENCE = 0.95
 
@@ -76,6 +75,9 @@ def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, floa
 
 
 def _rank(n: int, confidence: float) -> int:
+    from scipy.stats import binom  # here: importing scipy.stats is half a second of every
+    # pytest start (the plugin imports this module), usage errors and collections included
+
     # P(x_(k) <= median < x_(n+1-k)) = 1 - 2 P(B <= k - 1), B ~ binomial(n, 1/2)
     # ppf: the smallest j with P(B <= j) >= alpha/2, so P(B <= j-1) < alpha/2: k = j
     return max(int(binom.ppf((1 - confidence) / 2, n, 0.5)), 1)
@@ -84,6 +86,8 @@ def _rank(n: int, confidence: float) -> int:
 def interval_coverage(n: int, confidence: float = CONFIDENCE) -> float:
     """The probability that median_interval's interval over n values covers the median: at
     least `confidence` when n allows it, else the (smaller) coverage of (min, max)."""
+    from scipy.stats import binom  # see _rank
+
     if n < 2:
         return 0.0
     return float(1 - 2 * binom.cdf(_rank(n, confidence) - 1, n, 0.5))

@@ -215,16 +215,25 @@ def convert(spec, framework: str, source: Path, target: Target, out_dir: Path) -
         forget(child)
     error_file, log_file = out_dir / ERROR_FILE, out_dir / LOG_FILE
     if child.exitcode != 0:
-        if error_file.exists():
-            message = error_file.read_text()
-        else:  # killed or crashed: no Python error, the last it printed
-            log = log_file.read_text(errors="replace") if log_file.exists() else ""
-            message = "\n".join(log.strip().splitlines()[-15:]) or "(it printed nothing)"
-        code = child.exitcode
-        how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
-        raise ConversionError(f"{what} failed ({how}):\n{message}")
+        # killed or crashed: no Python error, the last it printed
+        message = error_file.read_text() if error_file.exists() else last_words(log_file)
+        raise ConversionError(f"{what} failed ({how_it_ended(child)}):\n{message}")
     log_file.unlink(missing_ok=True)  # the artifact's directory holds the artifact
     return out_dir / artifact_file(target)
+
+
+def how_it_ended(child) -> str:
+    """A child's end as a failure message says it: its exit status or the signal that killed
+    it."""
+    code = child.exitcode
+    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
+
+
+def last_words(log_file: Path, lines: int = 15) -> str:
+    """The last lines a child wrote to its log: what a crash that raised no Python error (a
+    signal, an abort in native code) leaves to show."""
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(it printed nothing)"
 
 
 def live(of=None) -> list:

@@ -99,14 +99,9 @@ def train_in_child(spec, framework: str, x: np.ndarray, y: np.ndarray, hp, seed:
         reader.close()
         child.join()
         if child.exitcode != 0:
-            code = child.exitcode
-            how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
-            if error is None:
-                logged = scratch / LOG_FILE
-                text = logged.read_text(errors="replace") if logged.exists() else ""
-                error = "\n".join(text.strip().splitlines()[-15:]) or "(it printed nothing)"
-            raise TrainingError(f"training {label} failed in its child process ({how}):\n"
-                                f"{error}")
+            raise TrainingError(f"training {label} failed in its child process "
+                                f"({runner.how_it_ended(child)}):\n"
+                                f"{error or runner.last_words(scratch / LOG_FILE)}")
     finally:
         if child is not None:
             priority.ended(child.pid)

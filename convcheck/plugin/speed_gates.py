@@ -9,7 +9,6 @@ import pytest
 
 from convcheck.pipeline.cases import Case
 from convcheck.plugin.state import bench as bench_of
-from convcheck.suite.performance import gate_pair
 
 GATE = "test_speed_ratio"
 STARTED = pytest.StashKey[bool]()
@@ -31,6 +30,9 @@ def gates_ahead(request):
     bench = bench_of(config)
     if bench.timer.workers < 2:
         return
+    # here, not with the plugin: the suite's modules import Hypothesis (0.6 s of every start)
+    from convcheck.suite.performance import gate_pair
+
     items = request.session.items
     start = items.index(request.node) if request.node in items else 0
     for item in items[start:]:
