@@ -115,7 +115,7 @@ def _sleepy_bench(bench, tmp_path, seconds, lines):
 
 
 def test_conversions_run_ahead_two_at_a_time_once_their_original_is_made(bench, tmp_path):
-    lines, seed, writers = [], bench.profile.seeds[0], set()
+    seed, writers = bench.profile.seeds[0], set()
 
     class Lines(list):  # who writes each line: pytest's terminal is the session thread's
         def append(self, line):

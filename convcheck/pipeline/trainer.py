@@ -37,12 +37,6 @@ from convcheck.pipeline import priority, train
 
 TRAIN_AHEAD_ENV = "CONVCHECK_TRAIN_AHEAD"
 LOG_FILE = "training.log"
-# The child's scheduling priority (convcheck.pipeline.priority): nice, so that it takes the
-# cores the test process leaves idle and does not slow the tests. At the same priority each of
-# the two ran slower than alone, and a small-op model's training most (a recurrent net's many
-# small OpenMP regions each wait for a thread the scheduler gave to the tests): measured on 2
-# cores, the smoke zoo's LSTM and GRU (PyTorch) trained in 133 and 177 s beside the tests,
-# against 20 and 23 s alone. At nice 0 again while the session waits for a training.
 
 
 class TrainingError(Exception):
@@ -84,7 +78,9 @@ def train_in_child(spec, framework: str, x: np.ndarray, y: np.ndarray, hp, seed:
                "device": "cpu" if frameworks.device_of(framework) == "cpu" else "cuda",
                "compute": frameworks.compute(framework)}
         child = runner.start_child(_run, (job, writer), f"train {label}")
-        priority.started(child.pid)  # priority only: the same threads, the same arithmetic
+        # nice beside the tests, 0 while the session waits (convcheck.pipeline.priority):
+        # priority only, the same threads and the same arithmetic
+        priority.started(child.pid)
         writer.close()  # the child holds the only writer: its end is the pipe's end
         error = None
         while True:
