@@ -237,6 +237,34 @@ def test_run_property_shrinks_saves_and_words_a_counterexample(tmp_path):
     assert v.measured["counterexample"] == repr(ce.recipes)
 
 
+def test_shrinking_stops_at_its_budget_with_a_failing_counterexample_said_so(tmp_path):
+    """A budget of 0 s: the first failing batch found is the counterexample, unshrunk; the
+    verdict is the same, the summary says why the batch is not the simplest, Hypothesis' own
+    warning (worded for its 300 s) is not printed, and its limit is put back after."""
+    from hypothesis.internal.conjecture import engine
+
+    limit = engine.MAX_SHRINKING_SECONDS
+    good, bad = Softmax(784), Softmax(784, fault="bright")
+    runs = {}
+    for budget in (0.0, properties.SHRINK_SECONDS):
+        with pytest.raises(properties.PropertyFailed) as info:
+            properties.run_property(good, bad, LENET5, "pytorch", "fake-s0", _tol, max_batch=4,
+                                    settings=SETTINGS, edges=False, shrink_seconds=budget)
+        runs[budget] = info.value
+    cut, whole = runs[0.0], runs[properties.SHRINK_SECONDS]
+    assert engine.MAX_SHRINKING_SECONDS == limit
+    assert cut.stats.shrink_stopped and not whole.stats.shrink_stopped
+    assert cut.stats.examples < whole.stats.examples, (cut.stats.examples, whole.stats.examples)
+    ce = cut.counterexample
+    assert (ce.x > 0.9).any() and not (ce.x == 1).all()  # failing, and not shrunk to white
+    assert any(re.match(r"fake-s0: abs_max = \S+ > 1e-05 \(test\)", f) for f in cut.summary)
+    assert cut.summary[-1].endswith(
+        "executions; shrinking stopped at its 0 s budget)"), cut.summary[-1]
+    assert "Hypothesis has spent more than" not in str(cut)
+    assert properties.verdict("fake-s0", cut.stats, cut).measured["shrink_stopped"] is True
+    assert "shrink_stopped" not in properties.verdict("fake-s0", whole.stats, whole).measured
+
+
 # --------------------------------------------------------------------------- configuration
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import textwrap
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,7 @@ class Stats:
     seconds: float = 0.0
     label_batches: int = 0  # batches whose labels were compared (judged or left out)
     labels_compared: int = 0  # samples outside decision_margin whose labels were compared
+    shrink_stopped: bool = False  # shrinking ran out of its budget (SHRINK_SECONDS)
 
     def add(self, recipes, verdicts) -> None:
         self.examples += 1
@@ -115,7 +117,8 @@ class Stats:
                 **{f"worst_{k}": v for k, v in self.worst.items()},
                 "worst_batch": self.worst_batch,
                 "labels_compared": self.labels_compared,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3),
+                **({"shrink_stopped": True} if self.shrink_stopped else {})}
 
 
 class PropertyFailed(AssertionError):
@@ -128,6 +131,40 @@ class PropertyFailed(AssertionError):
         self.counterexample, self.stats = counterexample, stats
 
 
+# Shrinking's budget: past it, the smallest failing batch found so far is the counterexample.
+# Why: shrinking replays the two models once per candidate, and on a large program it can cost
+# far more than the search (the Keras VGG-16's palettized ML program on the reference
+# interpreter: 963 executions, 200 s, shrinking a 48-cell grid). The verdict is the same; the
+# counterexample is less simple. Hypothesis' own limit is its engine's MAX_SHRINKING_SECONDS
+# (300 s), which it leaves monkeypatchable for this (hypothesis/internal/conjecture/engine.py).
+SHRINK_SECONDS = 30.0
+# What Hypothesis reports when it stops at that limit (its wording assumes its own 300 s).
+_STOPPED = "WARNING: Hypothesis has spent more than"
+
+
+@contextmanager
+def _shrink_budget(seconds: float, stats: "Stats"):
+    """Hypothesis' shrinking limited to `seconds` while in this block; its report of stopping
+    there is noted in `stats` (shrink_stopped), not printed."""
+    from hypothesis.internal.conjecture import engine
+    from hypothesis.reporting import current_reporter, with_reporter
+
+    outer, saved = current_reporter(), engine.MAX_SHRINKING_SECONDS
+
+    def reporter(value) -> None:
+        if isinstance(value, str) and value.startswith(_STOPPED):
+            stats.shrink_stopped = True
+        else:
+            outer(value)
+
+    engine.MAX_SHRINKING_SECONDS = seconds
+    try:
+        with with_reporter(reporter):
+            yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
+
+
 class _Falsified(AssertionError):
     """Raised inside the Hypothesis test: the property failed on this batch."""
 
@@ -135,7 +172,8 @@ class _Falsified(AssertionError):
 def run_property(original, converted, spec: ModelSpec, framework: str, case_id: str,
                  tol: checks.Lookup, *, max_batch: int, settings: Settings,
                  save_dir: Path | None = None, loaders: tuple[str, str] | None = None,
-                 padding: str | None = None, edges: bool = True) -> Stats:
+                 padding: str | None = None, edges: bool = True,
+                 shrink_seconds: float = SHRINK_SECONDS) -> Stats:
     """Search for a batch (1..max_batch samples of `spec`'s domain, in `framework`'s layout) on
     which `converted` is not equivalent to `original`. Returns the Stats when none is found;
     raises PropertyFailed with the shrunk counterexample otherwise.
@@ -146,6 +184,7 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
     save_dir: where <case_id>.npz and <case_id>.py go (removed when the property holds).
     loaders: Python expressions that load (original, converted) predictors, for the snippet.
     edges: check strategies.edge_batches first (off: the search alone, e.g. to test it).
+    shrink_seconds: how long shrinking a failing batch may take (see SHRINK_SECONDS).
     """
     db = settings.database
     if isinstance(db, DirectoryBasedExampleDatabase):
@@ -182,7 +221,8 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
         # break there is found in every profile, not only when the search happens to draw it.
         for recipes in strategies.edge_batches(spec) if edges else []:
             check(recipes, in_search=False)
-        equivalent_on_every_batch()
+        with _shrink_budget(shrink_seconds, stats):
+            equivalent_on_every_batch()
 
     t0 = time.perf_counter()
     try:
@@ -198,7 +238,9 @@ def run_property(original, converted, spec: ModelSpec, framework: str, case_id: 
         summary = ce.failures + [
             f"{case_id}: counterexample = {ce.recipes!r} ("
             + ("a fixed edge batch, checked before the search" if last.get("edge")
-               else f"shrunk, {stats.examples} executions") + ")"
+               else f"shrunk, {stats.examples} executions"
+               + (f"; shrinking stopped at its {shrink_seconds:g} s budget"
+                  if stats.shrink_stopped else "")) + ")"
             + (f", saved to {ce.path}" if ce.path else "")]
         message = "\n".join(summary + ([f"reproduce with:\n{textwrap.indent(ce.snippet, '    ')}"]
                                        if ce.snippet else []) + ([notes] if notes else []))
