@@ -341,6 +341,41 @@ def test_a_loops_invariant_ops_run_once_per_loop_and_give_the_same_values():
     np.testing.assert_array_equal(got, without.run({next(iter(it.inputs)): x})[it.outputs[0]])
 
 
+def test_an_fp16_loops_float32_sequence_is_not_converted_every_step(monkeypatch):
+    """coremltools' fp16 recurrent programs keep the output sequence as a float32 loop
+    variable, cast it to float16, scatter the step into it and cast it back, every step. The
+    cast back gives the float16 array it came from (float16 -> float32 -> float16 is exact), so
+    the sequence is converted to float32 once, when the output is read, not twice a step; the
+    values are the same."""
+    from convcheck.mil import interpreter
+
+    x = rand(6, 2, 3)
+
+    def build(v):
+        def cond(i, seq):
+            return mb.less(x=i, y=np.int32(6))
+
+        def body(i, seq):
+            s16 = mb.cast(x=seq, dtype="fp16")
+            step = mb.gather(x=mb.cast(x=v, dtype="fp16"), indices=i, axis=0)
+            new = mb.scatter(data=s16, indices=i, updates=mb.mul(x=step, y=np.float16(3)),
+                             axis=0, mode="update")
+            return mb.add(x=i, y=np.int32(1)), mb.cast(x=new, dtype="fp32")
+        _, seq = mb.while_loop(_cond=cond, _body=body,
+                               loop_vars=(np.zeros(1, np.int32), np.zeros((6, 2, 3), np.float32)))
+        return seq
+
+    converted = Counter()
+    wide = interpreter.Widened.wide
+    monkeypatch.setattr(interpreter.Widened, "wide",
+                        lambda self: converted.update([self.narrow.shape]) or wide(self))
+    got = run(build, x)
+    want = (x.astype(np.float16) * np.float16(3)).astype(np.float16).astype(np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    assert converted == {(6, 2, 3): 1}, converted  # once, for the output; never in the loop
+
+
 # ------------------------------------------------------------------ precision and refusals
 
 
