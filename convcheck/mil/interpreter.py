@@ -65,7 +65,10 @@ _EXACTLY_WIDER = {np.dtype(np.float32), np.dtype(np.float64)}
 
 
 def _stored(value, dtype):
-    """`value` as the env holds an op's output declared `dtype` (None: not an array type)."""
+    """`value` as the env holds an op's output declared `dtype` (None: not an array type): a
+    float16 array declared float32 or float64 (a cast's) is Widened, converted when read."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float16 and dtype in _EXACTLY_WIDER:
+        return Widened(value, dtype)
     if isinstance(value, Widened):
         if value.narrow.dtype == dtype:  # cast back to where it came from: exact
             return value.narrow
@@ -200,11 +203,7 @@ class Interpreter:
             if not isinstance(results, (list, tuple)):
                 results = (results,)
             for var, value in zip(op.outputs, results):
-                dtype = np_dtype(var)
-                if (op.op_type == "cast" and isinstance(value, np.ndarray)
-                        and value.dtype == np.float16 and dtype in _EXACTLY_WIDER):
-                    value = Widened(value, dtype)  # converted when read (see Widened)
-                env[var.name] = _stored(value, dtype)
+                env[var.name] = _stored(value, np_dtype(var))
             if id(op) in invariant:
                 hoisted[id(op)] = tuple(env[var.name] for var in op.outputs)
 

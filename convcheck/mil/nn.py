@@ -31,13 +31,15 @@ def _pads(a, spatial: tuple, kernel: tuple, strides, dilations) -> list[tuple[in
     return [(t - t // 2, t // 2) for t in totals]
 
 
-def _windows(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
-    """(N, C, *out, *kernel): every window of the (padded) x, strided and dilated."""
+def _windows(x: np.ndarray, kernel, strides, dilations, first: int = 2) -> np.ndarray:
+    """Every window of the (padded) x, strided and dilated: its spatial axes start at `first`
+    (2: channels first, (N, C, *out, *kernel); 1: channels last, (N, *out, C, *kernel))."""
     n = len(kernel)
-    axes = tuple(range(2, 2 + n))
+    axes = tuple(range(first, first + n))
     extent = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilations))
     w = sliding_window_view(x, extent, axis=axes)
-    index = ((slice(None),) * 2 + tuple(slice(None, None, s) for s in strides)
+    index = ((slice(None),) * first + tuple(slice(None, None, s) for s in strides)
+             + (slice(None),) * (x.ndim - first - n)
              + tuple(slice(None, None, d) for d in dilations))
     return w[index]
 
@@ -71,10 +73,7 @@ def _conv(a):
                        last.shape[-1]), np.float32)
     padded[(slice(None), *(slice(lo, lo + s) for s, (lo, _) in zip(inner, pads)))] = last
     x = padded
-    extent = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilations))
-    win = sliding_window_view(x, extent, axis=tuple(range(1, 1 + n)))  # (N, *out', C, *ext)
-    win = win[(slice(None), *(slice(None, None, s) for s in strides), slice(None),
-               *(slice(None, None, d) for d in dilations))]  # (N, *out, C, *k)
+    win = _windows(x, kernel, strides, dilations, first=1)  # (N, *out, C, *k)
     out = win.shape[1:1 + n]
     win = np.moveaxis(win, 1 + n, -1)  # (N, *out, *k, C)
     cout, cin = w.shape[0], x.shape[-1] // groups
